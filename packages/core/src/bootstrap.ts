@@ -1,0 +1,33 @@
+// What the supervisor (`bulwark up`) tells a component it starts, and what the
+// component answers, over the Node IPC channel. The join token travels here,
+// never in argv or the environment.
+export type PeerInfo = { url: string; spiffeId: string }
+
+export type BootstrapMessage = {
+  type: 'bootstrap'
+  component: string
+  home: string
+  trustDomain: string
+  spiffeId: string
+  listen: { host: string; port: number }
+  /** The CA's URL; the CA's server certificate verifies against `.bulwark/ca/root.crt`. */
+  caUrl: string
+  /** One-time join token for the first SVID. Absent for the CA itself. */
+  joinToken?: string
+  /** The gateway's public URL: the OIDC issuer. */
+  publicUrl: string
+  svidTtlSeconds: number
+  /** Every other component by name. */
+  peers: Record<string, PeerInfo>
+  /** This component's own section of config.json. */
+  config: Record<string, unknown>
+  demo: boolean
+}
+
+export type ComponentMessage =
+  | { type: 'ready'; url: string }
+  | { type: 'fatal'; message: string }
+
+export function isBootstrapMessage(value: unknown): value is BootstrapMessage {
+  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'bootstrap'
+}

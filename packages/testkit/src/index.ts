@@ -1,0 +1,4 @@
+// @bulwark/testkit: helpers for tests only (never imported by runtime code).
+export * from './test-ca.ts'
+export * from './ports.ts'
+export * from './temp.ts'
