@@ -100,10 +100,10 @@ function setPath(target: Record<string, unknown>, dotted: string, value: unknown
 }
 
 function parseEnvValue(raw: string): unknown {
-  if (/^(true|false|null|-?\d+(\.\d+)?|\{.*\}|\[.*\])$/s.test(raw)) {
-    try { return JSON.parse(raw) } catch { return raw }
-  }
-  return raw
+  const looksJson = raw === 'true' || raw === 'false' || raw === 'null' || /^-?\d+(?:\.\d+)?$/.test(raw) ||
+    raw.startsWith('{') || raw.startsWith('[')
+  if (!looksJson) return raw
+  try { return JSON.parse(raw) } catch { return raw }
 }
 
 /**
