@@ -100,7 +100,7 @@ function setPath(target: Record<string, unknown>, dotted: string, value: unknown
 }
 
 function parseEnvValue(raw: string): unknown {
-  const looksJson = raw === 'true' || raw === 'false' || raw === 'null' || /^-?\d+(?:\.\d+)?$/.test(raw) ||
+  const looksJson = raw === 'true' || raw === 'false' || raw === 'null' || (raw.trim() !== '' && Number.isFinite(Number(raw))) ||
     raw.startsWith('{') || raw.startsWith('[')
   if (!looksJson) return raw
   try { return JSON.parse(raw) } catch { return raw }
