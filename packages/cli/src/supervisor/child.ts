@@ -1,0 +1,53 @@
+// One supervised component process: forked with an IPC channel (the join
+// token travels over it, never argv or env), its output prefixed line by
+// line, and a promise that settles when it says ready or dies trying.
+import { fork, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import type { BootstrapMessage, ComponentMessage } from '@bulwark/core'
+
+export type ChildHandle = {
+  process: ChildProcess
+  ready: Promise<string>
+  exited: Promise<number | null>
+}
+
+/** Environment a child inherits: ours minus anything that looks like a credential. */
+function childEnvironment(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [key, value] of Object.entries(process.env)) {
+    if (/(SECRET|PASSWORD|TOKEN|PRIVATE|CREDENTIAL)/i.test(key)) continue
+    env[key] = value
+  }
+  return env
+}
+
+export function startChild(entry: string, bootstrap: BootstrapMessage, write: (line: string) => void, readyTimeoutMs = 30_000): ChildHandle {
+  const child = fork(entry, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: childEnvironment(), execArgv: [] })
+  const prefix = `[${bootstrap.component}]`.padEnd(11)
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue
+    createInterface({ input: stream }).on('line', (line) => write(`${prefix} ${line}`))
+  }
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const ready = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${bootstrap.component} did not become ready within ${readyTimeoutMs / 1000} s`)), readyTimeoutMs)
+    child.on('message', (message: ComponentMessage) => {
+      if (message?.type === 'ready') { clearTimeout(timer); resolve(message.url) }
+      if (message?.type === 'fatal') { clearTimeout(timer); reject(new Error(`${bootstrap.component}: ${message.message}`)) }
+    })
+    void exited.then((code) => { clearTimeout(timer); reject(new Error(`${bootstrap.component} exited with code ${code} before it was ready`)) })
+  })
+  ready.catch(() => {})
+  child.send(bootstrap)
+  return { process: child, ready, exited }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`. Resolves with the exit code. */
+export async function stopChild(handle: ChildHandle, graceMs = 10_000): Promise<number | null> {
+  if (handle.process.exitCode !== null || handle.process.signalCode !== null) return handle.process.exitCode
+  handle.process.kill('SIGTERM')
+  const timer = setTimeout(() => handle.process.kill('SIGKILL'), graceMs)
+  const code = await handle.exited
+  clearTimeout(timer)
+  return code
+}
