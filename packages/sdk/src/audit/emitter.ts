@@ -1,0 +1,169 @@
+// The audit emitter every component uses: emit() never throws or blocks; a
+// single sender ships batches to the audit service over mTLS, spools them to
+// a local fsynced file while the service is unreachable, and drains the spool
+// (oldest first) once it answers again. Event ids make every retry idempotent.
+import { randomUUID } from 'node:crypto'
+import { request, type Dispatcher } from 'undici'
+import { AuditEventSchema, checkSchema, systemClock, type AuditEvent, type AuditSink, type Clock, type Logger, type Metrics } from '@bulwark/core'
+import { createSpool } from './spool.ts'
+
+export type AuditEmitterOptions = {
+  /** The audit service's base URL. */
+  url: string
+  /** mTLS dispatcher that verifies the audit service's SPIFFE ID. */
+  dispatcher: Dispatcher
+  spoolPath: string
+  /** Our component name (the service name of our SPIFFE ID). */
+  component: string
+  log: Logger
+  clock?: Clock
+  metrics?: Metrics
+  batchSize?: number
+  flushIntervalMs?: number
+  retryMinMs?: number
+  retryMaxMs?: number
+  requestTimeoutMs?: number
+}
+
+export type AuditEmitter = AuditSink & {
+  close(): Promise<void>
+  /** Events waiting in the spool file. */
+  spoolDepth(): number
+}
+
+type SendResult = 'ok' | 'retry' | 'drop'
+
+export function createAuditEmitter(options: AuditEmitterOptions): AuditEmitter {
+  if (!options.url || !options.dispatcher || !options.spoolPath || !options.component) {
+    throw new TypeError('createAuditEmitter: url, dispatcher, spoolPath and component are required')
+  }
+  const clock = options.clock ?? systemClock
+  const batchSize = options.batchSize ?? 500
+  const flushInterval = options.flushIntervalMs ?? 50
+  const retryMin = options.retryMinMs ?? 250
+  const retryMax = options.retryMaxMs ?? 10_000
+  const endpoint = `${options.url.replace(/\/$/, '')}/v1/events`
+  const depthGauge = options.metrics?.gauge('bulwark_audit_spool_depth', 'Audit events waiting in the local spool')
+  const dropped = options.metrics?.counter('bulwark_audit_emit_dropped_total', 'Audit events refused as malformed', ['reason'])
+  const spool = createSpool(options.spoolPath, (depth) => depthGauge?.set(depth))
+  const queue: AuditEvent[] = []
+  let running: Promise<void> | undefined
+  let timer: NodeJS.Timeout | undefined
+  let retryDelay = retryMin
+  let retrying = false
+  let closed = false
+
+  async function send(events: readonly AuditEvent[]): Promise<SendResult> {
+    try {
+      const res = await request(endpoint, {
+        method: 'POST', dispatcher: options.dispatcher,
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({ events }),
+        headersTimeout: options.requestTimeoutMs ?? 10_000, bodyTimeout: options.requestTimeoutMs ?? 10_000,
+      })
+      const text = await res.body.text()
+      if (res.statusCode >= 200 && res.statusCode < 300) return 'ok'
+      if (res.statusCode === 413 && events.length > 1) {
+        const half = Math.ceil(events.length / 2)
+        const first = await send(events.slice(0, half))
+        if (first === 'retry') return 'retry'
+        return await send(events.slice(half))
+      }
+      if (res.statusCode === 400 || res.statusCode === 403 || res.statusCode === 413) {
+        // Permanent: the log will never take these. Say so loudly; retrying forever would wedge the spool.
+        let detail = ''
+        try { detail = String((JSON.parse(text) as { detail?: string }).detail ?? '') } catch { /* not json */ }
+        options.log.error({ status: res.statusCode, detail, count: events.length }, 'audit service refused events')
+        dropped?.inc({ reason: String(res.statusCode) }, events.length)
+        return 'drop'
+      }
+      options.log.warn({ status: res.statusCode }, 'audit service unavailable; spooling')
+      return 'retry'
+    } catch (error) {
+      options.log.warn({ err: (error as Error).message }, 'audit service unreachable; spooling')
+      return 'retry'
+    }
+  }
+
+  async function drainSpool(): Promise<boolean> {
+    const pending = await spool.read()
+    for (let i = 0; i < pending.length; i += batchSize) {
+      const slice = pending.slice(i, i + batchSize)
+      if ((await send(slice.map((p) => p.event))) === 'retry') return false
+      await spool.advance(slice[slice.length - 1]!.end, slice.length)
+    }
+    if (pending.length === 0 && spool.depth > 0) await spool.advance(Number.MAX_SAFE_INTEGER, spool.depth)
+    return true
+  }
+
+  function scheduleRetry(): void {
+    if (closed || retrying) return
+    retrying = true
+    const delay = retryDelay
+    retryDelay = Math.min(retryDelay * 2, retryMax)
+    const t = setTimeout(() => { retrying = false; void kick() }, delay)
+    t.unref()
+  }
+
+  async function pump(): Promise<void> {
+    for (;;) {
+      if (spool.depth > 0 && !(await drainSpool())) {
+        await spool.append(queue.splice(0))
+        scheduleRetry()
+        return
+      }
+      if (queue.length === 0) return
+      const batch = queue.splice(0, batchSize)
+      if ((await send(batch)) === 'retry') {
+        await spool.append([...batch, ...queue.splice(0)])
+        scheduleRetry()
+        return
+      }
+      retryDelay = retryMin
+    }
+  }
+
+  function kick(): Promise<void> {
+    if (timer) { clearTimeout(timer); timer = undefined }
+    if (!running) {
+      running = pump()
+        .catch((error: unknown) => { options.log.error({ err: (error as Error).message }, 'audit emitter failed'); scheduleRetry() })
+        .finally(() => { running = undefined })
+    }
+    return running
+  }
+
+  if (spool.depth > 0) setImmediate(() => { void kick() }).unref()
+
+  return {
+    emit(input) {
+      const event = { ...input, id: input.id ?? randomUUID(), time: input.time ?? new Date(clock.now()).toISOString(), component: options.component } as AuditEvent
+      const issues = checkSchema(AuditEventSchema, event)
+      if (issues.length > 0) {
+        options.log.error({ type: String(input.type), issues: issues.map((i) => `${i.path}: ${i.message}`) }, 'malformed audit event dropped')
+        dropped?.inc({ reason: 'malformed' })
+        return
+      }
+      queue.push(event)
+      if (queue.length >= batchSize) void kick()
+      else if (!timer && !running && !retrying) {
+        timer = setTimeout(() => { timer = undefined; void kick() }, flushInterval)
+        timer.unref()
+      }
+    },
+    async flush() {
+      await kick()
+      let last = Number.POSITIVE_INFINITY
+      while (queue.length > 0 && queue.length < last) {
+        last = queue.length
+        await kick()
+      }
+    },
+    async close() {
+      await this.flush()
+      closed = true
+      if (timer) clearTimeout(timer)
+    },
+    spoolDepth: () => spool.depth,
+  }
+}

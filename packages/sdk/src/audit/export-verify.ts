@@ -1,0 +1,89 @@
+// Offline verification of an export (JSON Lines: one entry per line, closed by
+// `{"treeHead":…}`). Names the first bad index for an edited, removed,
+// inserted, reordered or truncated entry. When the entries only fail as a
+// whole (every line self-consistent but the root differs from the signed
+// one), it reports `rootMismatch` and hands back the recomputed leaf hashes so
+// a caller with access to the live log can bisect with consistency proofs.
+import { createRootAccumulator } from './merkle-tree.ts'
+import { entryLeafHash, type AuditLogEntry } from './entry.ts'
+import { samePublicKey, verifyTreeHead, type SignedTreeHead } from './tree-head.ts'
+
+export type ExportVerification = {
+  ok: boolean
+  /** Entries read before the verdict. */
+  entries: number
+  treeHead?: SignedTreeHead
+  /** The first entry index that is wrong, when it can be named. */
+  firstBadIndex?: number
+  problem?: string
+  /** True when every entry is self-consistent but together they do not hash to the signed root. */
+  rootMismatch?: boolean
+  /** Recomputed leaf hashes, packed 32 bytes each (only with `keepLeafHashes`). */
+  leafHashes?: Buffer
+}
+
+export type VerifyExportOptions = {
+  /** A key the tree head must be signed with (PEM); otherwise the key the export carries is used. */
+  trustedPublicKey?: string
+  keepLeafHashes?: boolean
+}
+
+function isEntryShape(value: Record<string, unknown>): boolean {
+  return Number.isInteger(value.index) && typeof value.received === 'string' &&
+    typeof value.event === 'object' && value.event !== null && !Array.isArray(value.event)
+}
+
+export async function verifyExport(lines: AsyncIterable<string> | Iterable<string>, options: VerifyExportOptions = {}): Promise<ExportVerification> {
+  const acc = createRootAccumulator()
+  const hashes: Buffer[] = []
+  let position = 0
+  let treeHead: SignedTreeHead | undefined
+  const fail = (problem: string, firstBadIndex?: number): ExportVerification =>
+    ({ ok: false, entries: position, problem, ...(firstBadIndex === undefined ? {} : { firstBadIndex }), ...(treeHead ? { treeHead } : {}) })
+
+  for await (const raw of lines) {
+    const line = raw.trim()
+    if (line.length === 0) continue
+    if (treeHead) return fail(`data after the tree head at entry ${position}`, Math.min(position, treeHead.treeSize))
+    let value: Record<string, unknown>
+    try {
+      value = JSON.parse(line) as Record<string, unknown>
+    } catch {
+      return fail(`entry ${position}: not valid JSON`, position)
+    }
+    if (typeof value !== 'object' || value === null) return fail(`entry ${position}: not an object`, position)
+    if ('treeHead' in value) {
+      treeHead = value.treeHead as SignedTreeHead
+      continue
+    }
+    if (!isEntryShape(value)) return fail(`entry ${position}: not an audit log entry`, position)
+    if (value.index !== position) return fail(`entry ${position}: found index ${String(value.index)} where ${position} belongs`, position)
+    const hash = entryLeafHash(value as unknown as AuditLogEntry)
+    if (typeof value.leafHash === 'string' && value.leafHash !== hash.toString('hex')) {
+      return fail(`entry ${position}: content does not match its leaf hash`, position)
+    }
+    acc.add(hash)
+    if (options.keepLeafHashes) hashes.push(hash)
+    position += 1
+  }
+
+  if (!treeHead || typeof treeHead !== 'object') return fail(`truncated: no signed tree head after entry ${position - 1}`, position)
+  const key = options.trustedPublicKey ?? treeHead.publicKey
+  if (!key) return fail('the tree head carries no public key and none was given')
+  if (options.trustedPublicKey && treeHead.publicKey && !samePublicKey(options.trustedPublicKey, treeHead.publicKey)) {
+    return fail('the export is signed by a key other than the audit service\'s')
+  }
+  if (!verifyTreeHead(treeHead, key)) return fail('the tree head signature does not verify')
+  if (treeHead.treeSize > position) return fail(`truncated: the tree head covers ${treeHead.treeSize} entries, the file holds ${position}`, position)
+  if (treeHead.treeSize < position) return fail(`entries beyond the tree head: it covers ${treeHead.treeSize}, the file holds ${position}`, treeHead.treeSize)
+  const root = acc.root().toString('hex')
+  if (root !== treeHead.rootHash) {
+    return {
+      ...fail('the entries do not hash to the signed root'),
+      rootMismatch: true,
+      ...(options.keepLeafHashes ? { leafHashes: Buffer.concat(hashes) } : {}),
+    }
+  }
+  return { ok: true, entries: position, treeHead, ...(options.keepLeafHashes ? { leafHashes: Buffer.concat(hashes) } : {}) }
+}
+

@@ -1,0 +1,77 @@
+// The emitter's local spool: an append-only JSON Lines file of events that
+// could not be delivered yet. Appends are fsynced; draining reads from a byte
+// offset and truncates only once everything in the file was acknowledged, so
+// a crash mid-drain re-sends (the log drops the duplicates by id) and never loses.
+import { appendFileSync, existsSync, readFileSync, closeSync, openSync } from 'node:fs'
+import { mkdir, open, readFile, stat } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import type { AuditEvent } from '@bulwark/core'
+
+export type Spool = {
+  readonly depth: number
+  append(events: readonly AuditEvent[]): Promise<void>
+  /** Events not yet drained, each with the byte offset just past its line. */
+  read(): Promise<Array<{ event: AuditEvent; end: number }>>
+  /** Marks everything up to byte `offset` as delivered. */
+  advance(offset: number, count: number): Promise<void>
+}
+
+function countLines(path: string): number {
+  if (!existsSync(path)) return 0
+  const text = readFileSync(path, 'utf8')
+  // A crash may have torn the last line; end it so the next append starts clean.
+  if (text.length > 0 && !text.endsWith('\n')) appendFileSync(path, '\n')
+  return text.split('\n').filter((line) => line.trim().length > 0).length
+}
+
+export function createSpool(path: string, onDepth: (depth: number) => void = () => {}): Spool {
+  let depth = countLines(path)
+  let offset = 0
+  onDepth(depth)
+  return {
+    get depth() { return depth },
+    async append(events) {
+      if (events.length === 0) return
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 })
+      const handle = await open(path, 'a', 0o600)
+      try {
+        await handle.write(events.map((e) => JSON.stringify(e)).join('\n') + '\n')
+        await handle.datasync()
+      } finally {
+        await handle.close()
+      }
+      depth += events.length
+      onDepth(depth)
+    },
+    async read() {
+      if (!existsSync(path)) return []
+      const buffer = await readFile(path)
+      const out: Array<{ event: AuditEvent; end: number }> = []
+      let start = offset
+      while (start < buffer.length) {
+        const newline = buffer.indexOf(10, start)
+        if (newline === -1) break // a torn final line from a crash: not acknowledged by anyone, skip it
+        const text = buffer.subarray(start, newline).toString('utf8').trim()
+        start = newline + 1
+        if (text.length === 0) continue
+        try {
+          out.push({ event: JSON.parse(text) as AuditEvent, end: start })
+        } catch {
+          // a torn line; skip
+        }
+      }
+      return out
+    },
+    async advance(to, count) {
+      offset = to
+      depth = Math.max(0, depth - count)
+      const size = existsSync(path) ? (await stat(path)).size : 0
+      if (offset >= size) {
+        closeSync(openSync(path, 'w', 0o600)) // truncate: everything in it is delivered
+        offset = 0
+        depth = 0
+      }
+      onDepth(depth)
+    },
+  }
+}
