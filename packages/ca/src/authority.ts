@@ -1,0 +1,170 @@
+// The CA's decisions, independent of HTTP: sign leaves with the current
+// intermediate, keep the inventory, mint and redeem join tokens, and hold the
+// revocation/quarantine view that the bundle feed publishes.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import type { Clock, Svid } from '@bulwark/core'
+import { serviceSpiffeId } from '@bulwark/core'
+import { loadIntermediate, rotateIntermediateMaterial, type IntermediateSigner } from './material.ts'
+import type { CaStore, CertRecord } from './store.ts'
+import type { CsrGrant } from './csr-policy.ts'
+import { createLeafCertificate, exportPrivateKeyPem, generateKeyPair, newSerial, x509 } from './x509.ts'
+import type { HomePaths } from '@bulwark/core'
+
+export type IssuedCert = {
+  spiffeId: string
+  serial: string
+  certificate: string
+  chain: string[]
+  bundle: string[]
+  notBefore: number
+  notAfter: number
+}
+
+export type RevocationSink = { replace(serials: Iterable<string>, blocked: Iterable<string>): void }
+
+export type AuthorityOptions = {
+  trustDomain: string
+  svidTtlSeconds: number
+  paths: HomePaths
+  store: CaStore
+  clock: Clock
+  /** Pushed whenever revocation or quarantine changes (the CA listener's own view). */
+  revocation?: RevocationSink
+}
+
+export const JOIN_TOKEN_PREFIX = 'bwjt_'
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex')
+}
+
+export type Authority = Awaited<ReturnType<typeof createAuthority>>
+
+export async function createAuthority(options: AuthorityOptions) {
+  const { store, clock, trustDomain } = options
+  let signer: IntermediateSigner = await loadIntermediate(options.paths)
+  let revoked = new Set(store.revokedSerials(clock.now()))
+  let quarantined = new Set(store.quarantined())
+  const waiters = new Set<() => void>()
+
+  function publish(): void {
+    revoked = new Set(store.revokedSerials(clock.now()))
+    quarantined = new Set(store.quarantined())
+    options.revocation?.replace(revoked, quarantined)
+    store.bumpVersion()
+    for (const wake of waiters) wake()
+    waiters.clear()
+  }
+  options.revocation?.replace(revoked, quarantined)
+
+  async function sign(spiffeId: string, publicKey: CryptoKey | x509.PublicKey, names: { dnsNames?: readonly string[]; ipAddresses?: readonly string[] },
+    meta: { kind: CertRecord['kind']; via: CertRecord['via']; ttlSeconds?: number }): Promise<IssuedCert> {
+    const now = clock.now()
+    const ttlMs = (meta.ttlSeconds ?? options.svidTtlSeconds) * 1000
+    // A little slack for clock skew, never more than a tenth of the lifetime.
+    const notBefore = now - Math.min(30_000, ttlMs / 10)
+    const notAfter = Math.min(now + ttlMs, signer.cert.notAfter.getTime())
+    const serial = newSerial()
+    const cert = await createLeafCertificate({
+      serial, publicKey, issuer: signer, spiffeId, ...names, notBefore: new Date(notBefore), notAfter: new Date(notAfter),
+    })
+    const issuerSerial = signer.cert.serialNumber.toUpperCase()
+    const certNotAfter = cert.notAfter.getTime()
+    store.recordCert({ serial, spiffeId, kind: meta.kind, via: meta.via, issuerSerial, notBefore: cert.notBefore.getTime(), notAfter: certNotAfter, issuedAt: now })
+    return {
+      spiffeId, serial, certificate: cert.toString('pem') + '\n', chain: [signer.certPem], bundle: [signer.rootPem],
+      notBefore: cert.notBefore.getTime(), notAfter: certNotAfter,
+    }
+  }
+
+  return {
+    trustDomain,
+    store,
+    get signer() { return signer },
+    isRevoked: (serial: string) => revoked.has(serial.toUpperCase()),
+    isQuarantined: (spiffeId: string) => quarantined.has(spiffeId),
+    /** A leaf for a CSR that passed the policy. */
+    issueFromCsr(grant: CsrGrant, via: CertRecord['via']): Promise<IssuedCert> {
+      return sign(grant.spiffeId, grant.publicKey, grant, { kind: 'svid', via })
+    },
+    /** The CA's own serving SVID (`svc/ca` + loopback names), signed directly with the intermediate. */
+    async issueServingSvid(names: { dnsNames?: readonly string[]; ipAddresses?: readonly string[] } = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }): Promise<Svid> {
+      const keys = await generateKeyPair()
+      const issued = await sign(serviceSpiffeId(trustDomain, 'ca'), keys.publicKey, names, { kind: 'serving', via: 'self' })
+      return {
+        spiffeId: issued.spiffeId, keyPem: await exportPrivateKeyPem(keys.privateKey), certPem: issued.certificate,
+        chainPem: issued.chain.join(''), bundlePem: issued.bundle.join(''), notAfter: issued.notAfter, serial: issued.serial,
+      }
+    },
+    createJoinToken(spiffeId: string, ttlSeconds: number, createdBy: string): { token: string; expiresAt: number } {
+      const token = JOIN_TOKEN_PREFIX + randomBytes(32).toString('base64url')
+      const createdAt = clock.now()
+      const expiresAt = createdAt + ttlSeconds * 1000
+      store.addJoinToken({ hash: hashToken(token), spiffeId, createdAt, expiresAt, createdBy })
+      return { token, expiresAt }
+    },
+    /** Looks a token up by hash; the caller decides, then consumes. */
+    findJoinToken(token: string) {
+      const hash = hashToken(token)
+      const record = store.joinToken(hash)
+      // The lookup is by hash already; compare again in constant time for good measure.
+      if (!record || !timingSafeEqual(Buffer.from(record.hash, 'hex'), Buffer.from(hash, 'hex'))) return undefined
+      return record
+    },
+    consumeJoinToken: (hash: string) => store.consumeJoinToken(hash, clock.now()),
+    revoke(serial: string, reason: string): 'revoked' | 'already' | 'unknown' {
+      const cert = store.cert(serial)
+      if (!cert) return 'unknown'
+      if (!store.revoke(serial, clock.now(), reason)) return 'already'
+      publish()
+      return 'revoked'
+    },
+    quarantine(spiffeId: string, by: string): boolean {
+      const changed = store.quarantine(spiffeId, clock.now(), by)
+      if (changed) publish()
+      return changed
+    },
+    release(spiffeId: string): boolean {
+      const changed = store.release(spiffeId)
+      if (changed) publish()
+      return changed
+    },
+    /** New intermediate from the root; the old one stays in the bundle while its leaves live. */
+    async rotateIntermediate(): Promise<{ serial: string; notAfter: number; previousSerial: string }> {
+      const previous = signer
+      signer = await rotateIntermediateMaterial(options.paths, { trustDomain, now: clock.now() })
+      store.retireIntermediate(previous.cert.serialNumber.toUpperCase(), previous.certPem, previous.cert.notAfter.getTime(), clock.now())
+      publish()
+      return { serial: signer.cert.serialNumber.toUpperCase(), notAfter: signer.cert.notAfter.getTime(), previousSerial: previous.cert.serialNumber.toUpperCase() }
+    },
+    bundle() {
+      const now = clock.now()
+      return {
+        trustDomain,
+        version: store.version(),
+        roots: [signer.rootPem],
+        intermediates: [signer.certPem, ...store.retiredIntermediates(now)],
+        revokedSerials: [...revoked],
+        quarantined: [...quarantined],
+      }
+    },
+    /** Resolves on the next change or after `ms`; returns a cancel function. */
+    waitForChange(ms: number, done: () => void): () => void {
+      let settled = false
+      const finish = () => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        waiters.delete(finish)
+        done()
+      }
+      const timer = setTimeout(finish, ms)
+      waiters.add(finish)
+      return finish
+    },
+    /** Wakes every long-poll (shutdown). */
+    wakeAll(): void {
+      for (const wake of [...waiters]) wake()
+    },
+  }
+}

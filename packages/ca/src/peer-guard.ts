@@ -1,0 +1,44 @@
+// The CA listener requests a client certificate but does not require one at
+// the TLS layer, because `POST /v1/svid/join` is for workloads that have none
+// yet. Every other route passes this guard first: a chain verified against our
+// root, exactly one SPIFFE ID in our trust domain, not expired, not revoked,
+// not quarantined. Anything else is a 401 and an audit event.
+import type { TLSSocket } from 'node:tls'
+import type { FastifyRequest } from 'fastify'
+import { checkPeerCertificate, parseSpiffeId, spiffeIdOfCertificate } from '@bulwark/core'
+import { CaErrors } from './errors.ts'
+import { auditFor, type RouteContext } from './context.ts'
+
+export const JOIN_ROUTE = '/v1/svid/join'
+
+/** Why this request's TLS peer is not acceptable, or undefined when it is. */
+export function peerRejection(request: FastifyRequest, ctx: RouteContext): string | undefined {
+  const socket = request.raw.socket as TLSSocket
+  if (typeof socket.getPeerCertificate !== 'function') return 'not a TLS connection'
+  if (!socket.authorized) {
+    const error = socket.authorizationError
+    return `client certificate not verified: ${error ? String(error) : 'none presented'}`
+  }
+  const cert = socket.getPeerCertificate()
+  const reason = checkPeerCertificate(cert, {
+    isRevokedSerial: (serial) => ctx.authority.isRevoked(serial),
+    isBlockedSpiffeId: (id) => ctx.authority.isQuarantined(id),
+  })
+  if (reason) return reason
+  // Handshakes check validity once; a kept-alive connection can outlive its certificate.
+  if (Date.parse(cert.valid_to) <= ctx.clock.now()) return 'client certificate has expired'
+  if (parseSpiffeId(spiffeIdOfCertificate(cert)!)?.trustDomain !== ctx.config.trustDomain) return 'client certificate is from another trust domain'
+  return undefined
+}
+
+export function createPeerGuard(ctx: RouteContext) {
+  return async function peerGuard(request: FastifyRequest): Promise<void> {
+    if (request.method === 'POST' && request.routeOptions.url === JOIN_ROUTE) return
+    const reason = peerRejection(request, ctx)
+    if (reason === undefined) return
+    request.peer = undefined
+    auditFor(ctx, request, { type: 'peer.rejected', action: 'ca.call', outcome: 'denied', reason: CaErrors.peerRejected.code, details: { why: reason.slice(0, 200) } })
+    request.log.warn({ reason }, 'ca: caller refused')
+    throw CaErrors.peerRejected(`client certificate refused: ${reason}`)
+  }
+}

@@ -1,0 +1,86 @@
+// createCa(config, deps): the CA service. The listener is TLS 1.3 with a
+// client certificate requested but not required (join callers have none); the
+// peer guard enforces mTLS on every route but join. The CA serves with its own
+// SVID (`svc/ca`), signed directly by the intermediate.
+import type { TlsOptions } from 'node:tls'
+import type { FastifyInstance } from 'fastify'
+import {
+  createServiceServer, openDatabase, svidContextOptions, systemClock,
+  type AuditSink, type Clock, type Database, type Health, type HomePaths, type Logger, type Metrics, type Svid, type SvidSource,
+} from '@bulwark/core'
+import { createAuthority, type Authority, type RevocationSink } from './authority.ts'
+import type { CaConfig } from './config.ts'
+import type { RouteContext } from './context.ts'
+import { createPeerGuard } from './peer-guard.ts'
+import { registerBundleRoutes } from './routes/bundle.ts'
+import { registerOperatorRoutes } from './routes/operator.ts'
+import { registerSvidRoutes } from './routes/svid.ts'
+import { createCaStore } from './store.ts'
+
+export type CaDeps = {
+  log: Logger
+  audit: AuditSink
+  paths: HomePaths
+  clock?: Clock
+  /** Defaults to `openDatabase(paths.database('ca'))`. */
+  db?: Database
+  metrics?: Metrics
+  health?: Health
+  /** The process's own revocation view (the runtime's), kept in step with the inventory. */
+  revocation?: RevocationSink
+}
+
+export type Ca = {
+  authority: Authority
+  /** A fresh serving SVID for the CA itself. */
+  issueServingSvid(): Promise<Svid>
+  /** The CA's Fastify app (not listening), serving with `source` and following its rotations. */
+  createApp(source: SvidSource): FastifyInstance
+  close(): Promise<void>
+}
+
+const TLS13 = { minVersion: 'TLSv1.3' as const, maxVersion: 'TLSv1.3' as const }
+
+/** HTTPS options of the CA listener: client certificates requested, verified against the root, enforced per route. */
+export function caServerOptions(svid: Svid): TlsOptions {
+  return { ...svidContextOptions(svid), ...TLS13, requestCert: true, rejectUnauthorized: false }
+}
+
+export async function createCa(config: CaConfig, deps: CaDeps): Promise<Ca> {
+  const clock = deps.clock ?? systemClock
+  const db = deps.db ?? openDatabase(deps.paths.database('ca'))
+  const authority = await createAuthority({
+    trustDomain: config.trustDomain, svidTtlSeconds: config.svidTtlSeconds, paths: deps.paths,
+    store: createCaStore(db), clock, revocation: deps.revocation,
+  })
+  const ctx: RouteContext = { config, authority, audit: deps.audit, clock, log: deps.log, metrics: deps.metrics }
+  const servingNames = {
+    dnsNames: config.servingNames.filter((n) => n === 'localhost'),
+    ipAddresses: ['127.0.0.1'],
+  }
+
+  return {
+    authority,
+    issueServingSvid: () => authority.issueServingSvid(servingNames),
+    createApp(source) {
+      const app = createServiceServer({
+        name: 'ca', log: deps.log, metrics: deps.metrics, health: deps.health,
+        https: caServerOptions(source.current()), bodyLimit: 64 * 1024,
+      })
+      app.addHook('onRequest', createPeerGuard(ctx))
+      registerSvidRoutes(app, ctx)
+      registerBundleRoutes(app, ctx)
+      registerOperatorRoutes(app, ctx)
+      const detach = source.onRotate((svid) => {
+        (app.server as unknown as import('node:tls').Server).setSecureContext({ ...svidContextOptions(svid), ...TLS13 })
+      })
+      app.addHook('preClose', async () => { authority.wakeAll() })
+      app.addHook('onClose', async () => { detach() })
+      return app
+    },
+    async close() {
+      authority.wakeAll()
+      if (!deps.db) db.close()
+    },
+  }
+}

@@ -1,0 +1,93 @@
+// Shared set-up for the CA tests: a temp home with real material, a running
+// CA on 127.0.0.1:0, an operator client, and small request helpers.
+import { readFileSync } from 'node:fs'
+import { request, type Dispatcher } from 'undici'
+import {
+  createMemoryAuditSink, createMtlsAgent, createSilentLogger, createSvidSource, describeCertificate,
+  expectSpiffeId, homePaths, loadConfig, openDatabase, operatorSpiffeId, serviceSpiffeId, type HomePaths, type Svid,
+} from '@bulwark/core'
+import { tempDir } from '@bulwark/testkit'
+import { CaConfigSchema, initCaMaterial, issueOperatorCertificate, startCa, type CaConfig, type RunningCa } from '../src/index.ts'
+
+export const TD = 'bulwark.test'
+export const CA_ID = serviceSpiffeId(TD, 'ca')
+
+export type OffsetClock = { now(): number; advance(ms: number): void; set(ms: number): void }
+
+export type Harness = {
+  paths: HomePaths
+  running: RunningCa
+  url: string
+  rootPem: string
+  audit: ReturnType<typeof createMemoryAuditSink>
+  /** Real time plus an offset tests can move (token expiry). */
+  clock: OffsetClock
+  operator: Dispatcher
+  /** JSON call as the operator. */
+  op(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>
+  /** JSON call with any dispatcher. */
+  call(dispatcher: Dispatcher, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>
+  joinToken(spiffeId: string, ttlSeconds?: number): Promise<string>
+  agentFor(svid: Svid): Dispatcher
+  close(): Promise<void>
+}
+
+export function operatorSvid(paths: HomePaths): Svid {
+  const [leaf, ...chain] = readFileSync(paths.operatorCert, 'utf8').split(/(?=-----BEGIN CERTIFICATE-----)/)
+  const info = describeCertificate(leaf!)
+  return {
+    spiffeId: operatorSpiffeId(TD), keyPem: readFileSync(paths.operatorKey, 'utf8'), certPem: leaf!, chainPem: chain.join(''),
+    bundlePem: readFileSync(paths.rootCert, 'utf8'), notAfter: info.notAfter, serial: info.serial,
+  }
+}
+
+export async function startHarness(overrides: Partial<CaConfig> = {}): Promise<Harness> {
+  const dir = tempDir('bulwark-ca-')
+  const paths = homePaths(dir.path)
+  await initCaMaterial(paths, { trustDomain: TD })
+  await issueOperatorCertificate(paths, { trustDomain: TD })
+  const config = loadConfig(CaConfigSchema, { value: { trustDomain: TD, ...overrides } })
+  const audit = createMemoryAuditSink('ca')
+  let offset = 0
+  const clock: OffsetClock = { now: () => Date.now() + offset, advance: (ms: number) => { offset += ms }, set: (ms: number) => { offset = ms - Date.now() } }
+  const db = openDatabase(paths.database('ca'))
+  const running = await startCa(config, { log: createSilentLogger(), audit, paths, clock, db })
+  const agents: Dispatcher[] = []
+  const agentFor = (svid: Svid) => {
+    const agent = createMtlsAgent(createSvidSource(svid), { verifyPeer: expectSpiffeId(CA_ID) })
+    agents.push(agent)
+    return agent
+  }
+  const operator = agentFor(operatorSvid(paths))
+  async function call(dispatcher: Dispatcher, method: string, path: string, body?: unknown) {
+    const res = await request(`${running.url}${path}`, {
+      method: method as 'GET', dispatcher,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    const text = await res.body.text()
+    return { status: res.statusCode, body: text ? JSON.parse(text) : undefined }
+  }
+  const harness: Harness = {
+    paths, running, url: running.url, rootPem: readFileSync(paths.rootCert, 'utf8'), audit, clock, operator,
+    call,
+    op: (method, path, body) => call(operator, method, path, body),
+    async joinToken(spiffeId, ttlSeconds) {
+      const res = await call(operator, 'POST', '/v1/join-tokens', { spiffeId, ...(ttlSeconds ? { ttlSeconds } : {}) })
+      if (res.status !== 201) throw new Error(`join token: ${res.status} ${JSON.stringify(res.body)}`)
+      return res.body.token as string
+    },
+    agentFor,
+    async close() {
+      await Promise.all(agents.map((a) => a.close()))
+      await running.close()
+      db.close()
+      dir.remove()
+    },
+  }
+  return harness
+}
+
+export function eventsOf(h: Harness, type: string) {
+  return h.audit.events.filter((e) => e.type === type)
+}

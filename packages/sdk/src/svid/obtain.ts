@@ -1,0 +1,73 @@
+// First SVID: redeem a one-time join token at the CA. The connection is
+// server-authenticated only (we have no certificate yet); the CA must chain
+// to the root we were given AND present the CA's SPIFFE ID.
+import type { PeerCertificate } from 'node:tls'
+import { Agent, request } from 'undici'
+import { parseSpiffeId, spiffeIdOfCertificate, type Svid } from '@bulwark/core'
+import { createKeyAndCsr } from './csr.ts'
+import { caSpiffeIdFor, svidFromResponse } from './response.ts'
+
+export type ObtainSvidOptions = {
+  caUrl: string
+  /** The root certificate PEM (`.bulwark/ca/root.crt`). */
+  rootPem: string
+  joinToken: string
+  spiffeId: string
+  dnsNames?: string[]
+  ipAddresses?: string[]
+  timeoutMs?: number
+}
+
+export class SvidRequestError extends Error {
+  readonly status: number | undefined
+  readonly code: string | undefined
+  constructor(message: string, status?: number, code?: string) {
+    super(message)
+    this.name = 'SvidRequestError'
+    this.status = status
+    this.code = code
+  }
+}
+
+/** Reads a JSON answer; a non-2xx becomes an SvidRequestError naming the CA's problem code. */
+export async function readCaAnswer(res: Awaited<ReturnType<typeof request>>, what: string): Promise<unknown> {
+  const text = await res.body.text()
+  let body: unknown
+  try { body = text ? JSON.parse(text) : undefined } catch { body = undefined }
+  if (res.statusCode < 200 || res.statusCode >= 300) {
+    const problem = body as { code?: string; detail?: string } | undefined
+    throw new SvidRequestError(`${what}: ca answered ${res.statusCode}${problem?.code ? ` ${problem.code}` : ''}: ${problem?.detail ?? 'no detail'}`, res.statusCode, problem?.code)
+  }
+  return body
+}
+
+/** Generates a key locally and exchanges a join token + CSR for an SVID. */
+export async function obtainSvid(options: ObtainSvidOptions): Promise<Svid> {
+  if (!parseSpiffeId(options.spiffeId)) throw new TypeError(`\`${options.spiffeId}\` is not a SPIFFE ID`)
+  const expectedCa = caSpiffeIdFor(options.spiffeId)
+  const material = await createKeyAndCsr(options)
+  const agent = new Agent({
+    connect: {
+      ca: options.rootPem,
+      minVersion: 'TLSv1.3',
+      rejectUnauthorized: true,
+      checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+        const id = spiffeIdOfCertificate(cert)
+        return id === expectedCa ? undefined : new Error(`server \`${id ?? 'without SPIFFE ID'}\` is not the CA \`${expectedCa}\``)
+      },
+    },
+  })
+  try {
+    const res = await request(new URL('/v1/svid/join', options.caUrl), {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ joinToken: options.joinToken, csr: material.csrPem }),
+      headersTimeout: options.timeoutMs ?? 15_000,
+      bodyTimeout: options.timeoutMs ?? 15_000,
+    })
+    return svidFromResponse(await readCaAnswer(res, 'join'), options.spiffeId, material)
+  } finally {
+    await agent.close()
+  }
+}
