@@ -1,0 +1,66 @@
+// The guard in front of every route: identify the mTLS caller, ask the
+// Authorizer, audit the denial, and answer a denial exactly like an absence
+// (same status, code and detail) so callers learn nothing they may not know.
+import type { FastifyRequest } from 'fastify'
+import { isBulwarkError, parseSpiffeId, serviceNameOf, type AuditActor, type AuditEventInput, type AuditSink, type Authorizer, type BulwarkError, type Logger } from '@bulwark/core'
+import { VaultErrors } from './errors.ts'
+
+export type Principal = { spiffeId: string; kind: 'service' | 'operator'; actor: AuditActor }
+export type ResourceRef = { type: 'Secret' | 'TransitKey' | 'VaultSystem'; id: string }
+
+export type Access = {
+  principalOf(request: FastifyRequest): Principal
+  /** Throws `hidden()` (the resource's not-found error) unless allowed. */
+  check(request: FastifyRequest, principal: Principal, action: string, resource: ResourceRef, hidden: () => BulwarkError): void
+  isAllowed(principal: Principal, action: string, resource: ResourceRef): boolean
+  /** Emits an audit event for this request; never pass a value here. */
+  audit(request: FastifyRequest, principal: Principal, event: Omit<AuditEventInput, 'actor'>): void
+  /** Audits a failed operation (error code as reason) and rethrows it. */
+  fail(request: FastifyRequest, principal: Principal, type: string, action: string, resource: string, error: unknown): never
+}
+
+export function createAccess(deps: { authorizer: Authorizer; audit: AuditSink; log: Logger }): Access {
+  function decide(principal: Principal, action: string, resource: ResourceRef): { allowed: boolean; error: boolean } {
+    try {
+      const decision = deps.authorizer.authorize({
+        principal: { type: principal.kind === 'operator' ? 'Operator' : 'Service', id: principal.spiffeId },
+        action: { type: 'Action', id: action },
+        resource,
+      })
+      return { allowed: decision.decision === 'allow' && decision.errors.length === 0, error: decision.errors.length > 0 }
+    } catch (error) {
+      deps.log.error({ err: error }, 'authorizer failed; denying')
+      return { allowed: false, error: true }
+    }
+  }
+  const emit = (request: FastifyRequest, principal: Principal, event: Omit<AuditEventInput, 'actor'>) =>
+    deps.audit.emit({ ...event, actor: principal.actor, requestId: String(request.id) })
+
+  return {
+    principalOf(request) {
+      const peer = request.peer
+      if (!peer) throw VaultErrors.unauthenticated()
+      const parsed = parseSpiffeId(peer.spiffeId)
+      const kind = parsed?.path.startsWith('/operator/') ? 'operator' : 'service'
+      const name = serviceNameOf(peer.spiffeId) ?? parsed?.path.split('/').pop()
+      return { spiffeId: peer.spiffeId, kind, actor: { kind, spiffeId: peer.spiffeId, ...(name ? { id: name } : {}) } }
+    },
+    isAllowed: (principal, action, resource) => decide(principal, action, resource).allowed,
+    check(request, principal, action, resource, hidden) {
+      const { allowed, error } = decide(principal, action, resource)
+      if (allowed) return
+      emit(request, principal, {
+        type: 'authz.denied', action, resource: `${resource.type}:${resource.id}`.slice(0, 512),
+        outcome: error ? 'error' : 'denied', reason: 'vault_acl', route: request.routeOptions.url,
+      })
+      throw hidden()
+    },
+    audit: emit,
+    fail(request, principal, type, action, resource, error) {
+      const code = isBulwarkError(error) ? error.code : 'BW_INTERNAL'
+      const outcome = isBulwarkError(error) && error.status < 500 ? 'failure' : 'error'
+      emit(request, principal, { type: code === 'BW_VAULT_INTEGRITY' ? 'secret.integrity_failed' : type, action, resource: resource.slice(0, 512), outcome, reason: code })
+      throw error
+    },
+  }
+}

@@ -1,0 +1,101 @@
+// Transit routes: keys (create, read, rotate, configure, delete) and data
+// operations (encrypt, decrypt, rewrap, hmac, verify, blind-index). Inputs and
+// outputs are base64; plaintext never reaches a log or an audit event.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { Type } from '@sinclair/typebox'
+import type { Access, Principal } from '../access.ts'
+import type { TransitEngine } from '../transit.ts'
+import { checkKeyName } from '../paths.ts'
+import { VaultErrors } from '../errors.ts'
+
+const B64 = '^[A-Za-z0-9+/]*={0,2}$'
+const hidden = (name: string) => () => VaultErrors.notFound(`transit key \`${name}\` not found`)
+
+export function registerTransitRoutes(app: FastifyInstance, deps: { transit: TransitEngine; access: Access; maxTransitBytes: number }): void {
+  const { transit, access } = deps
+  const b64 = Type.String({ pattern: B64, maxLength: Math.ceil(deps.maxTransitBytes / 3) * 4 })
+  const Ciphertext = Type.String({ maxLength: Math.ceil(deps.maxTransitBytes / 3) * 4 + 64 })
+  const Context = Type.Optional(Type.String({ pattern: B64, maxLength: 1368 }))
+  const bodies = {
+    encrypt: Type.Object({ plaintext: b64, context: Context }, { additionalProperties: false }),
+    decrypt: Type.Object({ ciphertext: Ciphertext, context: Context }, { additionalProperties: false }),
+    hmac: Type.Object({ input: b64 }, { additionalProperties: false }),
+    verify: Type.Object({ input: b64, hmac: Type.String({ maxLength: 128 }) }, { additionalProperties: false }),
+    config: Type.Object({ minDecryptionVersion: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
+  }
+  const decode = (value: string | undefined) => (value === undefined ? undefined : Buffer.from(value, 'base64'))
+
+  function guard(request: FastifyRequest, action: string): { principal: Principal; name: string } {
+    const principal = access.principalOf(request)
+    const name = checkKeyName((request.params as { name: string }).name)
+    access.check(request, principal, action, { type: 'TransitKey', id: name }, hidden(name))
+    return { principal, name }
+  }
+
+  function op<B>(method: 'get' | 'post' | 'delete', url: string, action: string, type: string, schema: object | undefined,
+    fn: (name: string, body: B, principal: Principal) => { result: unknown; details?: Record<string, string | number | boolean | null>; status?: number }): void {
+    app.route({
+      method: method.toUpperCase() as 'GET', url, ...(schema ? { schema: { body: schema } } : {}),
+      handler: async (request, reply) => {
+        const { principal, name } = guard(request, action)
+        let out
+        try {
+          out = fn(name, request.body as B, principal)
+        } catch (error) {
+          return access.fail(request, principal, type, action, name, error)
+        }
+        access.audit(request, principal, { type, action, resource: name, outcome: 'success', ...(out.details ? { details: out.details } : {}) })
+        return reply.code(out.status ?? 200).send(out.result)
+      },
+    })
+  }
+
+  type Crypt = { plaintext: string; ciphertext: string; context?: string }
+  op<Crypt>('post', '/v1/transit/encrypt/:name', 'transit.encrypt', 'transit.encrypted', bodies.encrypt, (name, body) => {
+    const ciphertext = transit.encrypt(name, decode(body.plaintext)!, decode(body.context))
+    return { result: { ciphertext }, details: { keyVersion: Number(ciphertext.split(':')[1]!.slice(1)) } }
+  })
+  op<Crypt>('post', '/v1/transit/decrypt/:name', 'transit.decrypt', 'transit.decrypted', bodies.decrypt, (name, body) => {
+    const plaintext = transit.decrypt(name, body.ciphertext, decode(body.context))
+    try {
+      return { result: { plaintext: plaintext.toString('base64') } }
+    } finally {
+      plaintext.fill(0)
+    }
+  })
+  op<Crypt>('post', '/v1/transit/rewrap/:name', 'transit.rewrap', 'transit.rewrapped', bodies.decrypt, (name, body) =>
+    ({ result: { ciphertext: transit.rewrap(name, body.ciphertext, decode(body.context)) } }))
+  op<{ input: string }>('post', '/v1/transit/hmac/:name', 'transit.hmac', 'transit.hmac_computed', bodies.hmac, (name, body) =>
+    ({ result: { hmac: transit.hmac(name, decode(body.input)!) } }))
+  op<{ input: string; hmac: string }>('post', '/v1/transit/verify/:name', 'transit.hmac', 'transit.hmac_verified', bodies.verify, (name, body) => {
+    const valid = transit.verifyHmac(name, decode(body.input)!, body.hmac)
+    return { result: { valid }, details: { valid } }
+  })
+  op<{ input: string }>('post', '/v1/transit/blind-index/:name', 'transit.blind-index', 'transit.blind_indexed', bodies.hmac, (name, body) =>
+    ({ result: { index: transit.blindIndex(name, decode(body.input)!) } }))
+
+  op('post', '/v1/transit/keys/:name', 'transit.create', 'transit_key.created', undefined, (name, _body, principal) => {
+    const { created, key } = transit.create(name, principal.spiffeId)
+    return { result: key, status: created ? 201 : 200, details: { created } }
+  })
+  op('get', '/v1/transit/keys/:name', 'transit.read', 'transit_key.read', undefined, (name) => ({ result: transit.info(name) }))
+  op('post', '/v1/transit/keys/:name/rotate', 'transit.rotate', 'transit_key.rotated', undefined, (name) => {
+    const key = transit.rotate(name)
+    return { result: key, details: { latestVersion: key.latestVersion } }
+  })
+  op<{ minDecryptionVersion: number }>('post', '/v1/transit/keys/:name/config', 'transit.configure', 'transit_key.configured', bodies.config, (name, body) => {
+    const key = transit.setMinDecryptionVersion(name, body.minDecryptionVersion)
+    return { result: key, details: { minDecryptionVersion: key.minDecryptionVersion } }
+  })
+  op('delete', '/v1/transit/keys/:name', 'transit.delete', 'transit_key.deleted', undefined, (name) => {
+    transit.delete(name)
+    return { result: { name, deleted: true } }
+  })
+
+  app.get('/v1/transit/keys', async (request) => {
+    const principal = access.principalOf(request)
+    const keys = transit.names().filter((name) => access.isAllowed(principal, 'transit.read', { type: 'TransitKey', id: name }))
+    access.audit(request, principal, { type: 'transit_key.listed', action: 'transit.read', outcome: 'success', details: { count: keys.length } })
+    return { keys }
+  })
+}

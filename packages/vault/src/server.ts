@@ -1,0 +1,97 @@
+// createVault(config, deps): opens the store, unseals the key hierarchy and
+// builds the Fastify app (not listening). The runtime (or a test) listens
+// with mTLS; every route requires a verified SPIFFE peer.
+import type { ServerOptions } from 'node:https'
+import {
+  createServiceServer, homePaths, loadConfig, type AuditSink, type Authorizer, type Clock, type Database,
+  type Health, type Logger, type Metrics,
+} from '@bulwark/core'
+import { Type } from '@sinclair/typebox'
+import type { FastifyInstance } from 'fastify'
+import { AclRuleSchema, type VaultConfig } from './config.ts'
+import { createAccess } from './access.ts'
+import { createRuleAuthorizer, defaultRules } from './acl.ts'
+import { createCommitQueue, type CommitQueue } from './commit-queue.ts'
+import { createKeyring, isKeyringEmpty, loadMasterKey, type Keyring, type KmsHook } from './keyring.ts'
+import { createKvEngine, type KvEngine } from './kv.ts'
+import { openVaultDatabase } from './store.ts'
+import { createTransitEngine, type TransitEngine } from './transit.ts'
+import { createWatchHub } from './watch-hub.ts'
+import { registerKvRoutes } from './routes/kv.ts'
+import { registerTransitRoutes } from './routes/transit.ts'
+import { registerSystemRoutes } from './routes/system.ts'
+
+export type VaultDeps = {
+  log: Logger
+  audit: AuditSink
+  clock: Clock
+  /** The Bulwark home; default locations of the database and master key. */
+  home: string
+  /** TLS options for the server (mtlsServerOptions); omit only for in-process use. */
+  https?: ServerOptions | null
+  metrics?: Metrics
+  health?: Health
+  /** Replaces the local rule engine (e.g. a Cedar Authorizer from @bulwark/sdk/policy). */
+  authorizer?: Authorizer
+  /** Auto-unseal: the master key comes from a KMS instead of a file. */
+  kms?: KmsHook
+}
+
+export type Vault = {
+  app: FastifyInstance
+  kv: KvEngine
+  transit: TransitEngine
+  keyring: Keyring
+  db: Database
+  queue: CommitQueue
+  close(): Promise<void>
+}
+
+const RulesFile = Type.Object({ rules: Type.Array(AclRuleSchema) }, { additionalProperties: false })
+
+function rulesOf(config: VaultConfig) {
+  if (config.rulesFile) return loadConfig(RulesFile, { file: config.rulesFile }).rules
+  return config.rules ?? defaultRules(config.trustDomain, config.shopServices)
+}
+
+export async function createVault(config: VaultConfig, deps: VaultDeps): Promise<Vault> {
+  const paths = homePaths(deps.home)
+  const authorizer = deps.authorizer ?? createRuleAuthorizer(rulesOf(config))
+  const db = openVaultDatabase(config.database ?? paths.database('vault'))
+  let keyring: Keyring
+  try {
+    const master = await loadMasterKey({ file: config.masterKeyFile ?? paths.masterKey, kms: deps.kms, create: config.createMasterKey, keyringEmpty: isKeyringEmpty(db) })
+    keyring = db.transaction(() => createKeyring(db, master, deps.clock))
+  } catch (error) {
+    db.close()
+    throw error
+  }
+  const queue = createCommitQueue(db, { maxBatch: config.groupCommitMax })
+  const hub = createWatchHub()
+  const kv = createKvEngine({ db, keyring, queue, clock: deps.clock, limits: config, onChange: (path) => hub.notify(path) })
+  const transit = createTransitEngine({ db, keyring, clock: deps.clock })
+  const access = createAccess({ authorizer, audit: deps.audit, log: deps.log })
+
+  const app = createServiceServer({
+    name: 'vault', log: deps.log, metrics: deps.metrics, health: deps.health, https: deps.https,
+    bodyLimit: Math.max(config.maxValueBytes, Math.ceil(config.maxTransitBytes / 3) * 4) + 16 * 1024,
+    fastify: { routerOptions: { maxParamLength: 1024 }, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } } },
+  })
+  registerKvRoutes(app, { kv, access, hub, maxPathLength: config.maxPathLength, maxWaitSeconds: config.maxWaitSeconds })
+  registerTransitRoutes(app, { transit, access, maxTransitBytes: config.maxTransitBytes })
+  registerSystemRoutes(app, { db, keyring, kv, transit, access })
+  deps.health?.addCheck('store', () => db.raw.isOpen, { critical: true })
+
+  let closed = false
+  return {
+    app, kv, transit, keyring, db, queue,
+    async close() {
+      if (closed) return
+      closed = true
+      hub.close()
+      await app.close()
+      await queue.drain()
+      db.close()
+    },
+  }
+}
