@@ -46,16 +46,17 @@ export async function createAuthority(options: AuthorityOptions) {
   let revoked = new Set(store.revokedSerials(clock.now()))
   let quarantined = new Set(store.quarantined())
   const waiters = new Set<() => void>()
+  const sinks = new Set<RevocationSink>(options.revocation ? [options.revocation] : [])
 
   function publish(): void {
     revoked = new Set(store.revokedSerials(clock.now()))
     quarantined = new Set(store.quarantined())
-    options.revocation?.replace(revoked, quarantined)
+    for (const sink of sinks) sink.replace(revoked, quarantined)
     store.bumpVersion()
     for (const wake of waiters) wake()
     waiters.clear()
   }
-  options.revocation?.replace(revoked, quarantined)
+  for (const sink of sinks) sink.replace(revoked, quarantined)
 
   async function sign(spiffeId: string, publicKey: CryptoKey | x509.PublicKey, names: { dnsNames?: readonly string[]; ipAddresses?: readonly string[] },
     meta: { kind: CertRecord['kind']; via: CertRecord['via']; ttlSeconds?: number }): Promise<IssuedCert> {
@@ -81,6 +82,11 @@ export async function createAuthority(options: AuthorityOptions) {
     trustDomain,
     store,
     get signer() { return signer },
+    /** Keeps `sink` in step with revocation and quarantine from now on. */
+    addRevocationSink(sink: RevocationSink): void {
+      sinks.add(sink)
+      sink.replace(revoked, quarantined)
+    },
     isRevoked: (serial: string) => revoked.has(serial.toUpperCase()),
     isQuarantined: (spiffeId: string) => quarantined.has(spiffeId),
     /** A leaf for a CSR that passed the policy. */

@@ -15,6 +15,8 @@ export const JOIN_ROUTE = '/v1/svid/join'
 export function peerRejection(request: FastifyRequest, ctx: RouteContext): string | undefined {
   const socket = request.raw.socket as TLSSocket
   if (typeof socket.getPeerCertificate !== 'function') return 'not a TLS connection'
+  const presented = socket.getPeerCertificate()
+  if (!presented || !presented.raw) return 'no client certificate presented'
   if (!socket.authorized) {
     const error = socket.authorizationError
     return `client certificate not verified: ${error ? String(error) : 'none presented'}`

@@ -30,12 +30,15 @@ export type CaDeps = {
   revocation?: RevocationSink
 }
 
+/** Runtime pieces that may only exist once the process is up (main.ts). */
+export type AppExtras = { health?: Health; metrics?: Metrics; revocation?: RevocationSink }
+
 export type Ca = {
   authority: Authority
   /** A fresh serving SVID for the CA itself. */
   issueServingSvid(): Promise<Svid>
   /** The CA's Fastify app (not listening), serving with `source` and following its rotations. */
-  createApp(source: SvidSource): FastifyInstance
+  createApp(source: SvidSource, extras?: AppExtras): FastifyInstance
   close(): Promise<void>
 }
 
@@ -62,9 +65,11 @@ export async function createCa(config: CaConfig, deps: CaDeps): Promise<Ca> {
   return {
     authority,
     issueServingSvid: () => authority.issueServingSvid(servingNames),
-    createApp(source) {
+    createApp(source, extras = {}) {
+      if (extras.metrics) ctx.metrics = extras.metrics
+      if (extras.revocation) authority.addRevocationSink(extras.revocation)
       const app = createServiceServer({
-        name: 'ca', log: deps.log, metrics: deps.metrics, health: deps.health,
+        name: 'ca', log: deps.log, metrics: ctx.metrics, health: extras.health ?? deps.health,
         https: caServerOptions(source.current()), bodyLimit: 64 * 1024,
       })
       app.addHook('onRequest', createPeerGuard(ctx))
