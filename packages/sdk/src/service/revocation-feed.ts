@@ -1,0 +1,115 @@
+// Identity's revocation feed (`GET /admin/v1/revocations?after=&wait=`),
+// long-polled over mTLS. A token is dead when its `jti` is listed, or its
+// subject or client was revoked at or after the token was issued.
+// Fail closed: until the first sync, and when the feed has been silent for
+// longer than `maxStalenessMs`, `check` throws 503.
+import { request, type Dispatcher } from 'undici'
+import type { Clock, Logger } from '@bulwark/core'
+import { ServiceErrors } from './errors.ts'
+
+export type RevocationEntry = { seq: number; kind: 'subject' | 'jti' | 'client'; value: string; revokedAt: string | number }
+
+export type RevocationFeedOptions = {
+  url: string
+  dispatcher: Dispatcher
+  log: Logger
+  clock: Clock
+  waitSeconds?: number
+  maxStalenessMs?: number
+}
+
+export type RevocationFeed = {
+  /** Throws when the token is revoked or the feed cannot vouch for it. */
+  check(token: { sub: string; clientId?: string; jti?: string; iat?: number }): void
+  /** Resolves after the first successful sync (or rejects after `timeoutMs`). */
+  ready(timeoutMs?: number): Promise<void>
+  stop(): void
+}
+
+function toMillis(value: string | number): number {
+  if (typeof value === 'number') return value < 1e12 ? value * 1000 : value
+  const parsed = Date.parse(value)
+  return Number.isNaN(parsed) ? Number.POSITIVE_INFINITY : parsed
+}
+
+export function createRevocationFeed(options: RevocationFeedOptions): RevocationFeed {
+  const wait = options.waitSeconds ?? 25
+  const maxStaleness = options.maxStalenessMs ?? (wait + 35) * 1000
+  const subjects = new Map<string, number>()
+  const clients = new Map<string, number>()
+  const jtis = new Set<string>()
+  let after = 0
+  let lastSync = 0
+  let stopped = false
+  let current: AbortController | undefined
+  const waiters: Array<() => void> = []
+
+  function apply(entries: RevocationEntry[]): void {
+    for (const entry of entries) {
+      const at = toMillis(entry.revokedAt)
+      if (entry.kind === 'jti') jtis.add(entry.value)
+      else {
+        const map = entry.kind === 'client' ? clients : subjects
+        map.set(entry.value, Math.max(map.get(entry.value) ?? 0, at))
+      }
+    }
+  }
+
+  async function poll(waitSeconds: number): Promise<void> {
+    current = new AbortController()
+    const url = `${options.url}?after=${after}&wait=${waitSeconds}`
+    const response = await request(url, { dispatcher: options.dispatcher, signal: current.signal, headersTimeout: (waitSeconds + 10) * 1000 })
+    if (response.statusCode !== 200) {
+      await response.body.dump()
+      throw new Error(`revocation feed answered ${response.statusCode}`)
+    }
+    const body = await response.body.json() as { seq?: number; entries?: RevocationEntry[] }
+    apply(Array.isArray(body.entries) ? body.entries : [])
+    if (typeof body.seq === 'number' && body.seq > after) after = body.seq
+    lastSync = options.clock.now()
+    while (waiters.length > 0) waiters.shift()!()
+  }
+
+  async function loop(): Promise<void> {
+    let backoff = 250
+    let first = true
+    while (!stopped) {
+      try {
+        await poll(first ? 0 : wait)
+        first = false
+        backoff = 250
+      } catch (error) {
+        if (stopped) return
+        options.log.warn({ err: (error as Error).message }, 'revocation feed unreachable; retrying')
+        await new Promise((resolve) => setTimeout(resolve, backoff).unref())
+        backoff = Math.min(backoff * 2, 5_000)
+      }
+    }
+  }
+  void loop()
+
+  return {
+    check(token) {
+      const now = options.clock.now()
+      if (lastSync === 0 || now - lastSync > maxStaleness) throw ServiceErrors.revocationsUnavailable()
+      const issuedAt = (token.iat ?? 0) * 1000
+      if (token.jti && jtis.has(token.jti)) throw ServiceErrors.tokenRevoked()
+      const subjectAt = subjects.get(token.sub)
+      if (subjectAt !== undefined && issuedAt <= subjectAt) throw ServiceErrors.tokenRevoked()
+      const clientAt = token.clientId === undefined ? undefined : clients.get(token.clientId)
+      if (clientAt !== undefined && issuedAt <= clientAt) throw ServiceErrors.tokenRevoked()
+    },
+    ready(timeoutMs = 10_000) {
+      if (lastSync > 0) return Promise.resolve()
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('revocation feed: no first sync')), timeoutMs)
+        timer.unref()
+        waiters.push(() => { clearTimeout(timer); resolve() })
+      })
+    },
+    stop() {
+      stopped = true
+      current?.abort()
+    },
+  }
+}

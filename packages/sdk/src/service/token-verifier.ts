@@ -1,0 +1,106 @@
+// Verifies the internal access token every request carries (RFC 9068 JWT
+// profile): signature against identity's JWKS, `typ` at+jwt (§2.1, §4),
+// `iss` = the platform issuer, `aud` exactly this service's SPIFFE ID (§4:
+// a token for another service is refused), `exp`/`nbf`, then the revocation
+// feed. The `act` chain's newest actor must be the mTLS peer (RFC 8693 §4.1),
+// so a token lifted from one workload cannot be replayed by another.
+import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import { serviceNameOf, type Clock } from '@bulwark/core'
+import { ServiceErrors } from './errors.ts'
+import type { RevocationFeed } from './revocation-feed.ts'
+import type { ActorChain, AuthContext } from './types.ts'
+
+export type TokenVerifierOptions = {
+  keys: JWTVerifyGetKey
+  issuer: string
+  /** This service's SPIFFE ID. */
+  audience: string
+  clock: Clock
+  revocations?: RevocationFeed
+  algorithms?: string[]
+  clockToleranceSeconds?: number
+}
+
+export type TokenVerifier = (token: string, peerSpiffeId: string | undefined) => Promise<AuthContext>
+
+const MFA_METHODS = new Set(['mfa', 'otp', 'totp', 'hwk', 'swk', 'sms', 'webauthn'])
+
+function stringList(value: unknown): string[] {
+  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string')
+  if (typeof value === 'string') return value.split(' ').filter(Boolean)
+  return []
+}
+
+function actorChain(value: unknown, depth = 0): ActorChain | undefined {
+  if (depth > 8 || typeof value !== 'object' || value === null) return undefined
+  const sub = (value as { sub?: unknown }).sub
+  if (typeof sub !== 'string') return undefined
+  const inner = actorChain((value as { act?: unknown }).act, depth + 1)
+  return inner ? { sub, act: inner } : { sub }
+}
+
+/** The actor names a workload: its SPIFFE ID, or its workload client `svc-<name>`. */
+function actorIsPeer(actor: string, peer: string): boolean {
+  if (actor === peer) return true
+  const name = serviceNameOf(peer)
+  return name !== undefined && actor === `svc-${name}`
+}
+
+function mapJoseError(error: unknown): Error {
+  if (error instanceof joseErrors.JWTExpired) return ServiceErrors.tokenExpired()
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    if (error.claim === 'aud') return ServiceErrors.tokenAudience()
+    if (error.claim === 'typ') return ServiceErrors.tokenType()
+    return ServiceErrors.tokenInvalid(`access token claim \`${error.claim}\` is not acceptable`)
+  }
+  if (error instanceof joseErrors.JWKSTimeout || (error instanceof Error && /fetch|ECONN|socket/i.test(error.message) && !(error instanceof joseErrors.JOSEError))) {
+    return ServiceErrors.keysUnavailable(undefined, { cause: error })
+  }
+  return ServiceErrors.tokenInvalid(undefined, { cause: error })
+}
+
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+  const algorithms = options.algorithms ?? ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA']
+  return async (token, peerSpiffeId) => {
+    let payload: JWTPayload
+    try {
+      ({ payload } = await jwtVerify(token, options.keys, {
+        issuer: options.issuer,
+        audience: options.audience,
+        typ: 'at+jwt',
+        algorithms,
+        currentDate: new Date(options.clock.now()),
+        clockTolerance: options.clockToleranceSeconds ?? 5,
+        requiredClaims: ['exp', 'iat', 'sub'],
+      }))
+    } catch (error) {
+      throw mapJoseError(error)
+    }
+    const aud = payload.aud
+    if (!(aud === options.audience || (Array.isArray(aud) && aud.length === 1 && aud[0] === options.audience))) {
+      throw ServiceErrors.tokenAudience()
+    }
+    const act = actorChain(payload.act)
+    if (payload.act !== undefined && !act) throw ServiceErrors.tokenInvalid('access token `act` claim is malformed')
+    if (act && (!peerSpiffeId || !actorIsPeer(act.sub, peerSpiffeId))) throw ServiceErrors.tokenActor()
+    const sub = payload.sub!
+    const clientId = typeof payload.client_id === 'string' ? payload.client_id : undefined
+    options.revocations?.check({ sub, clientId, jti: payload.jti, iat: payload.iat })
+    const isClient = clientId !== undefined && sub === clientId
+    const roles = stringList(payload.roles)
+    const callerService = act ? (serviceNameOf(act.sub) ?? (act.sub.startsWith('svc-') ? act.sub.slice(4) : undefined)) : undefined
+    return {
+      authenticated: true,
+      sub,
+      clientId,
+      roles,
+      scopes: stringList(payload.scope),
+      mfa: stringList(payload.amr).some((m) => MFA_METHODS.has(m)),
+      act,
+      callerService,
+      principal: { type: isClient ? 'Client' : 'User', id: sub },
+      jti: payload.jti,
+      expiresAt: payload.exp! * 1000,
+    }
+  }
+}

@@ -1,0 +1,3 @@
+export * from './fake-identity.ts'
+export * from './test-runtime.ts'
+export * from './policies.ts'
