@@ -1,0 +1,156 @@
+// createGateway(config, deps): the edge. A Fastify server (HTTP/2 + HTTP/1.1
+// over TLS 1.2+) whose one catch-all route runs the pipeline: stages that need
+// no body in onRequest (before the body is read), the rest in the handler.
+import type { FastifyInstance } from 'fastify'
+import { createServiceServer, loadConfig, systemClock, type AuditSink, type Authorizer, type Clock, type Health, type Logger, type Metrics, type SvidSource } from '@bulwark/core'
+import { GatewayConfigSchema, type GatewayConfig } from './config.ts'
+import { compileRoutes, type RouteTable } from './routes.ts'
+import { createMemoryRateLimitStore, type RateLimitStore } from './rate-limit-store.ts'
+import { createKeySet, type KeySet } from './key-set.ts'
+import { createRevocationList, type RevocationList } from './feeds/revocations.ts'
+import { createBlockList, type BlockList } from './feeds/blocks.ts'
+import { startLongPoll, type LongPoll } from './feeds/long-poll.ts'
+import { edgeServerOptions, rotateEdgeCertificate } from './edge-tls.ts'
+import { startPeerHealth } from './peer-health.ts'
+import { createIpFilterStage } from './pipeline/ip-filter.ts'
+import { createRateLimitStage } from './pipeline/rate-limit.ts'
+import { createAuthenticateStage } from './pipeline/authenticate.ts'
+import { createAuthorizeStage } from './pipeline/authorize.ts'
+import { createValidateStage } from './pipeline/validate.ts'
+import { createTranslateStage } from './pipeline/translate.ts'
+import { createProxyStage, type UpstreamPeer } from './pipeline/proxy.ts'
+import { createResponseStage } from './pipeline/response.ts'
+import { createPipeline } from './pipeline/run.ts'
+import { registerEdgeRoutes } from './handler.ts'
+
+export type GatewayDeps = {
+  log: Logger
+  metrics: Metrics
+  audit: AuditSink
+  clock?: Clock
+  /** The gateway's SVID: edge certificate (unless config names files) and, inside `peer`, the mTLS client. */
+  svid?: SvidSource
+  authorizer: Authorizer
+  /** A peer component by name: internal URL, SPIFFE ID and an mTLS dispatcher that checks it. */
+  peer(name: string): UpstreamPeer
+  /** Components whose `/readyz` must pass before `/healthz` does. */
+  healthPeers?: readonly string[]
+  /** The public URL, which is also the OIDC issuer. */
+  publicUrl: string
+  health?: Health
+  rateLimitStore?: RateLimitStore
+}
+
+export type Gateway = {
+  app: FastifyInstance
+  readonly routes: RouteTable
+  /** Replaces the route table; throws (keeping the old table) when the new one is bad. */
+  reload(routes: readonly unknown[] | undefined): void
+  keys: KeySet
+  revocations: RevocationList
+  blocks: BlockList
+  readonly exchanges: number
+  close(): Promise<void>
+}
+
+/**
+ * Builds the gateway without listening. Example:
+ * ```ts
+ * const gw = createGateway({}, { log, metrics, audit, svid, authorizer, peer, publicUrl: 'https://localhost:8443' })
+ * await gw.app.listen({ host: 'localhost', port: 8443 })
+ * ```
+ */
+export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
+  const config: GatewayConfig = loadConfig(GatewayConfigSchema, { value: input, source: 'gateway' })
+  const clock = deps.clock ?? systemClock
+  const publicUrl = config.publicUrl ?? deps.publicUrl
+  let routes = compileRoutes(config.routes)
+  const revocations = createRevocationList()
+  const blocks = createBlockList()
+  const identity = () => deps.peer('identity')
+  const keys = createKeySet({
+    clock, log: deps.log, refetchIntervalMs: config.authn.jwksRefetchIntervalMs, maxAgeMs: config.authn.jwksMaxAgeMs,
+    async fetchJwks() {
+      const { url, dispatcher } = identity()
+      const response = await dispatcher.request({ origin: url, path: '/oauth2/jwks', method: 'GET', headers: { accept: 'application/json' }, headersTimeout: 5000, bodyTimeout: 5000 })
+      if (response.statusCode !== 200) {
+        await response.body.dump()
+        throw new Error(`jwks answered ${response.statusCode}`)
+      }
+      return await response.body.json() as never
+    },
+  })
+  const authenticate = createAuthenticateStage({
+    keys, issuer: publicUrl, audiences: config.authn.audiences.length > 0 ? config.authn.audiences : [publicUrl],
+    algorithms: config.authn.algorithms, clockSkewSeconds: config.authn.clockSkewSeconds, maxTokenBytes: config.limits.maxTokenBytes,
+    cacheSize: config.authn.verifiedCacheSize, clock, revocations,
+  })
+  const store = deps.rateLimitStore ?? createMemoryRateLimitStore()
+  const limits = { enabled: config.rateLimit.enabled, anonymous: config.rateLimit.anonymous, client: config.rateLimit.client, user: config.rateLimit.user, store, clock, blocks }
+  const translate = createTranslateStage({
+    identity, audienceOf: (name) => deps.peer(name).spiffeId, clientId: config.exchange.clientId,
+    cacheSize: config.exchange.cacheSize, timeoutMs: config.exchange.timeoutMs, clock,
+  })
+  const proxy = createProxyStage({ peer: deps.peer, publicHost: new URL(publicUrl).host, clock, ...config.upstream })
+  const beforeBody = createPipeline([
+    createResponseStage(),
+    createIpFilterStage(config.ipFilter),
+    createRateLimitStage({ ...limits, phase: 'ip', hasKnownToken: (req) => authenticate.hasKnownToken(req) }),
+    authenticate,
+    createRateLimitStage({ ...limits, phase: 'identity' }),
+    createAuthorizeStage({ authorizer: deps.authorizer }),
+  ], deps.metrics)
+  const afterBody = createPipeline([
+    createValidateStage({ maxBodyBytes: config.limits.maxBodyBytes, maxJsonDepth: config.limits.maxJsonDepth }),
+    translate,
+    proxy,
+  ], deps.metrics)
+
+  const app = createServiceServer({
+    name: 'gateway', log: deps.log, http2: true, bodyLimit: config.limits.maxBodyBytes,
+    https: edgeServerOptions(deps.svid, config.tls) as never,
+    fastify: { http2SessionTimeout: config.limits.requestTimeoutMs, connectionTimeout: config.limits.requestTimeoutMs * 2, exposeHeadRoutes: false, routerOptions: { maxParamLength: 8192 } } as never,
+  })
+  const server = app.server as unknown as { headersTimeout: number; requestTimeout: number; keepAliveTimeout: number; maxHeadersCount: number; setSecureContext(o: object): void }
+  server.headersTimeout = config.limits.headersTimeoutMs
+  server.requestTimeout = config.limits.requestTimeoutMs
+  server.keepAliveTimeout = config.limits.keepAliveTimeoutMs
+  server.maxHeadersCount = config.limits.maxHeaderCount
+  const stopRotation = deps.svid ? rotateEdgeCertificate(server, deps.svid, config.tls) : () => {}
+
+  const feeds: LongPoll[] = []
+  if (config.feeds.revocations) {
+    feeds.push(startLongPoll({ name: 'revocations', ...identity(), path: '/admin/v1/revocations', waitSeconds: config.feeds.waitSeconds, log: deps.log, onEntries: (e) => revocations.apply(e) }))
+  }
+  if (config.feeds.blocks) {
+    try {
+      const audit = deps.peer('audit')
+      feeds.push(startLongPoll({ name: 'blocks', ...audit, path: '/v1/blocks', waitSeconds: config.feeds.waitSeconds, log: deps.log, onEntries: (e) => blocks.apply(e, clock.now()) }))
+    } catch (error) {
+      deps.log.warn({ err: (error as Error).message }, 'no audit peer: block list feed disabled')
+    }
+  }
+  const peerHealth = startPeerHealth({ names: deps.healthPeers ?? [], peer: deps.peer, intervalMs: config.health.pollIntervalMs, log: deps.log })
+
+  registerEdgeRoutes(app, {
+    config, deps, beforeBody, afterBody, peerHealth,
+    routes: () => routes,
+  })
+
+  return {
+    app,
+    get routes() { return routes },
+    reload(next) {
+      routes = compileRoutes(next)
+      deps.log.info({ routes: routes.routes.length }, 'route table reloaded')
+    },
+    keys, revocations, blocks,
+    get exchanges() { return translate.exchanges },
+    async close() {
+      stopRotation()
+      peerHealth.stop()
+      for (const feed of feeds) feed.stop()
+      await app.close()
+    },
+  }
+}
