@@ -1,0 +1,160 @@
+// An in-process Authorizer on Cedar: the set is analysed once, cut into one
+// preparsed slice per (action, principal type), and every request is trimmed
+// to what its slice reads before Cedar evaluates it. See slices.ts,
+// request-trim.ts and decision-cache.ts for why each step keeps decisions
+// identical to evaluating the whole set.
+import type { AuthzDecision, AuthzRequest, Authorizer } from '@bulwark/core'
+import { analyzePolicy, type PolicyFacts } from './analyze.ts'
+import { cedar } from './cedar.ts'
+import { createDecisionCache } from './decision-cache.ts'
+import { parsePolicyFiles } from './policy-text.ts'
+import { trimRequest, type CedarEntity } from './request-trim.ts'
+import { findSlice, planSlices, type SliceShape } from './slices.ts'
+
+export type CedarAuthorizerOptions = {
+  /** Cedar schema text: supplies each action's principal types and groups. */
+  schema?: string
+  /** Cedar text, or policy id -> text (as from parsePolicyFiles). */
+  policies: string | Record<string, string>
+  version?: string
+  /** Decision cache entries (0 disables). Default 10,000. */
+  cacheSize?: number
+  /** Context keys that make a decision time-dependent: never cached when the slice reads them. */
+  volatileContextKeys?: readonly string[]
+}
+
+export type CedarAuthorizer = Authorizer & {
+  readonly version: string
+  readonly policyIds: readonly string[]
+  stats(): { evaluations: number; cacheHits: number; cacheSize: number; slices: number }
+  /** Releases the preparsed slices held in Cedar's wasm memory. */
+  dispose(): void
+}
+
+let nextSetId = 0
+
+type Slice = SliceShape & { cedarId?: string }
+
+function schemaActions(schema: string): Map<string, { principalTypes: string[]; memberOf: string[] }> {
+  const json = cedar.schemaToJson(schema)
+  if (json.type !== 'success') throw new TypeError(`schema: ${json.errors.map((e) => e.message).join('; ')}`)
+  const out = new Map<string, { principalTypes: string[]; memberOf: string[] }>()
+  for (const [namespace, def] of Object.entries(json.json)) {
+    for (const [name, action] of Object.entries(def.actions)) {
+      const id = namespace === '' ? name : name
+      out.set(id, {
+        principalTypes: action.appliesTo?.principalTypes ?? [],
+        memberOf: (action.memberOf ?? []).map((m) => m.id),
+      })
+    }
+  }
+  return out
+}
+
+/**
+ * Builds an in-process Authorizer on Cedar. Throws a TypeError when the set
+ * does not parse (validate against the schema first: see validatePolicyFiles).
+ *
+ * @example
+ * const authz = createCedarAuthorizer({ schema, policies: readFileSync('shop.cedar', 'utf8') })
+ * authz.authorize({ principal: { type: 'User', id: 'alice' }, action: { type: 'Action', id: 'orders.get' }, resource: { type: 'Order', id: 'o1' }, context, entities })
+ */
+export function createCedarAuthorizer(options: CedarAuthorizerOptions): CedarAuthorizer {
+  let policies: Record<string, string>
+  if (typeof options.policies === 'string') {
+    const parsed = parsePolicyFiles({ policies: options.policies })
+    if (parsed.errors.length > 0) throw new TypeError(`policies: ${parsed.errors.map((e) => e.message).join('; ')}`)
+    policies = parsed.policies
+  } else {
+    policies = options.policies
+  }
+  const facts: PolicyFacts[] = Object.entries(policies).map(([id, text]) => analyzePolicy(id, text))
+  const plan = planSlices(facts, options.schema ? schemaActions(options.schema) : undefined)
+  const version = options.version ?? 'local'
+  const setId = `bw${++nextSetId}`
+  const preparsed = new Map<string, string>()
+  const slices = new Map<SliceShape, Slice>()
+  // Preparse every distinct slice now, so no request pays for parsing.
+  for (const shape of plan.slices.values()) {
+    const slice: Slice = shape
+    if (shape.ids.length > 0) {
+      const key = shape.ids.join('\u0000')
+      let cedarId = preparsed.get(key)
+      if (!cedarId) {
+        cedarId = `${setId}:${preparsed.size}`
+        const subset: Record<string, string> = {}
+        for (const id of shape.ids) subset[id] = policies[id]!
+        const answer = cedar.preparsePolicySet(cedarId, { staticPolicies: subset })
+        if (answer.type !== 'success') throw new TypeError(`policies: ${answer.errors.map((e) => e.message).join('; ')}`)
+        preparsed.set(key, cedarId)
+      }
+      slice.cedarId = cedarId
+    }
+    slices.set(shape, slice)
+  }
+  const actionEntities = new Map<string, CedarEntity[]>()
+  for (const [action, ancestors] of plan.actionAncestors) {
+    if (ancestors.length === 0) continue
+    actionEntities.set(action, [action, ...ancestors].map((id) => ({ uid: { type: 'Action', id }, attrs: {}, parents: [] })))
+  }
+  const cache = createDecisionCache(options.cacheSize ?? 10_000)
+  const volatile = options.volatileContextKeys ?? ['time']
+  let evaluations = 0
+  let cacheHits = 0
+  let disposed = false
+  const empty: AuthzDecision = Object.freeze({ decision: 'deny', reasons: [], errors: [], policyVersion: version }) as AuthzDecision
+
+  function evaluate(request: AuthzRequest, slice: Slice): AuthzDecision {
+    const trimmed = trimRequest(request, slice, actionEntities.get(request.action.id) ?? [])
+    const cacheable = !volatile.some((k) => k in trimmed.context)
+    const key = cacheable
+      ? JSON.stringify([request.principal.type, request.principal.id, request.action.id, request.resource.type, request.resource.id, trimmed.context, trimmed.entities])
+      : ''
+    if (cacheable) {
+      const hit = cache.get(key)
+      if (hit) {
+        cacheHits++
+        return hit
+      }
+    }
+    evaluations++
+    const answer = cedar.statefulIsAuthorized({
+      principal: request.principal, action: request.action, resource: request.resource,
+      context: trimmed.context as never, entities: trimmed.entities as never, preparsedPolicySetId: slice.cedarId!,
+    })
+    let decision: AuthzDecision
+    if (answer.type === 'success') {
+      const errors = answer.response.diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`)
+      decision = Object.freeze({
+        decision: errors.length > 0 ? 'deny' : answer.response.decision,
+        reasons: answer.response.diagnostics.reason, errors, policyVersion: version,
+      }) as AuthzDecision
+      if (cacheable && errors.length === 0) cache.set(key, decision)
+    } else {
+      decision = { decision: 'deny', reasons: [], errors: answer.errors.map((e) => e.message), policyVersion: version }
+    }
+    return decision
+  }
+
+  return {
+    version,
+    policyIds: Object.keys(policies),
+    authorize(request) {
+      if (disposed) return { decision: 'deny', reasons: [], errors: ['authorizer disposed'], policyVersion: version }
+      try {
+        const slice = slices.get(findSlice(plan, request.action.id, request.principal.type))!
+        return slice.cedarId === undefined ? empty : evaluate(request, slice)
+      } catch (error) {
+        // Fail closed: a malformed request or an engine fault is a deny with the reason.
+        return { decision: 'deny', reasons: [], errors: [`evaluation failed: ${(error as Error).message}`], policyVersion: version }
+      }
+    },
+    stats: () => ({ evaluations, cacheHits, cacheSize: cache.size, slices: preparsed.size }),
+    dispose() {
+      if (disposed) return
+      disposed = true
+      // Cedar has no "forget": overwrite each slice with an empty set to release its memory.
+      for (const id of preparsed.values()) cedar.preparsePolicySet(id, { staticPolicies: {} })
+    },
+  }
+}
