@@ -1,0 +1,164 @@
+// Admin API over mTLS. The revocation feed is for gateways and services; the
+// rest is for the operator (`spiffe://<td>/operator/*`), except locking a
+// user, which the audit service's detectors may also do.
+import { Type } from '@sinclair/typebox'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { requirePeer, parseSpiffeId } from '@bulwark/core'
+import type { IdentityContext } from '../context.ts'
+import { emit } from '../context.ts'
+import { IdentityErrors } from '../errors.ts'
+import { USERNAME, publicUser, type UserRecord } from '../store/users.ts'
+import { isAcceptablePassword } from '../users/passwords.ts'
+import { accountKey } from '../users/lockout.ts'
+import { newTotpSecret, totpQrDataUrl, totpUri } from '../users/totp.ts'
+import { randomSecret } from '../store/crypto.ts'
+
+const Role = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$' })
+const CreateUser = Type.Object({
+  username: Type.String({ pattern: USERNAME.source, maxLength: 64 }),
+  password: Type.String({ minLength: 12, maxLength: 256 }),
+  roles: Type.Array(Role, { maxItems: 16, default: ['customer'] }),
+  displayName: Type.Optional(Type.String({ maxLength: 128 })),
+  email: Type.Optional(Type.String({ maxLength: 254, format: 'email' })),
+  mfaRequired: Type.Optional(Type.Boolean()),
+}, { additionalProperties: false })
+const PatchUser = Type.Object({
+  roles: Type.Optional(Type.Array(Role, { maxItems: 16 })),
+  displayName: Type.Optional(Type.String({ maxLength: 128 })),
+  email: Type.Optional(Type.String({ maxLength: 254, format: 'email' })),
+  mfaRequired: Type.Optional(Type.Boolean()),
+  disabled: Type.Optional(Type.Boolean()),
+  password: Type.Optional(Type.String({ minLength: 12, maxLength: 256 })),
+}, { additionalProperties: false, minProperties: 1 })
+const Lock = Type.Object({ seconds: Type.Integer({ minimum: 1, maximum: 30 * 86400 }), reason: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false })
+const CreateClient = Type.Object({
+  clientId: Type.String({ pattern: '^(?!svc-)[a-z0-9][a-z0-9._-]{1,63}$' }),
+  public: Type.Boolean({ default: false }),
+  grantTypes: Type.Array(Type.Union([Type.Literal('authorization_code'), Type.Literal('refresh_token'), Type.Literal('client_credentials'), Type.Literal('urn:ietf:params:oauth:grant-type:device_code')]), { minItems: 1, maxItems: 4 }),
+  redirectUris: Type.Array(Type.String({ format: 'uri', maxLength: 512 }), { maxItems: 10, default: [] }),
+  scopes: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9:_.-]{0,63}$' }), { maxItems: 32, default: [] }),
+  firstParty: Type.Boolean({ default: false }),
+  name: Type.Optional(Type.String({ maxLength: 128 })),
+}, { additionalProperties: false })
+const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }) })
+const Feed = Type.Object({ after: Type.Integer({ minimum: 0, default: 0 }), wait: Type.Integer({ minimum: 0, maximum: 60, default: 0 }) }, { additionalProperties: false })
+
+export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext): void {
+  const td = ctx.trustDomain
+  const isOperator = (id: string) => parseSpiffeId(id)?.trustDomain === td && parseSpiffeId(id)!.path.startsWith('/operator/')
+  const isService = (id: string) => parseSpiffeId(id)?.trustDomain === td && /^\/svc\/[a-z][a-z0-9-]{0,31}$/.test(parseSpiffeId(id)!.path)
+  const operator = (request: FastifyRequest) => requirePeer(request, isOperator)
+  const actorOf = (request: FastifyRequest) => ({ kind: 'operator' as const, spiffeId: request.peer?.spiffeId })
+  function findUser(id: string): UserRecord {
+    const user = ctx.users.byId(id) ?? ctx.users.byUsername(id.toLowerCase())
+    if (!user) throw IdentityErrors.userNotFound(`no user \`${id.slice(0, 64)}\``)
+    return user
+  }
+
+  app.get('/admin/v1/revocations', { schema: { querystring: Feed } }, async (request) => {
+    requirePeer(request, (id) => isService(id) || isOperator(id))
+    const { after, wait } = request.query as { after: number; wait: number }
+    await ctx.revocations.wait(after, wait * 1000)
+    return ctx.revocations.after(after)
+  })
+
+  app.post('/admin/v1/subjects/:id/revoke', { schema: { params: Params } }, async (request) => {
+    operator(request)
+    const { id } = request.params as { id: string }
+    const user = ctx.users.byId(id) ?? ctx.users.byUsername(id.toLowerCase())
+    const client = user ? undefined : await ctx.clients.providerMetadata(id)
+    if (!user && !client) throw IdentityErrors.subjectNotFound(`no user or client \`${id.slice(0, 64)}\``)
+    const subject = user ? { kind: 'user' as const, id: user.id } : { kind: 'client' as const, id }
+    const removed = await ctx.revokeSubject(subject)
+    emit(ctx, { type: 'subject.revoked', actor: actorOf(request), action: 'subject.revoke', outcome: 'success', resource: `${subject.kind}:${subject.id}`, requestId: String(request.id), details: { removedRecords: removed } })
+    return { subject: subject.id, kind: subject.kind, removedRecords: removed, revokedAt: new Date(ctx.clock.now()).toISOString() }
+  })
+
+  app.get('/admin/v1/keys', async (request) => {
+    operator(request)
+    return { keys: ctx.keys.list() }
+  })
+  app.post('/admin/v1/keys/rotate', async (request) => {
+    operator(request)
+    const keys = ctx.keys.rotate()
+    ctx.reloadKeys()
+    emit(ctx, { type: 'key.rotated', actor: actorOf(request), action: 'keys.rotate', outcome: 'success', resource: 'signing-keys', requestId: String(request.id), details: { current: keys.find((k) => k.state === 'current')?.kid ?? null } })
+    return { keys }
+  })
+
+  app.get('/admin/v1/users', async (request) => {
+    operator(request)
+    return { users: ctx.users.list() }
+  })
+  app.get('/admin/v1/users/:id', { schema: { params: Params } }, async (request) => {
+    operator(request)
+    return publicUser(findUser((request.params as { id: string }).id))
+  })
+  app.post('/admin/v1/users', { schema: { body: CreateUser } }, async (request, reply) => {
+    operator(request)
+    const body = request.body as { username: string; password: string; roles: string[]; displayName?: string; email?: string; mfaRequired?: boolean }
+    if (!isAcceptablePassword(body.password)) throw IdentityErrors.weakPassword()
+    if (ctx.users.byUsername(body.username)) throw IdentityErrors.userExists(`user \`${body.username}\` already exists`)
+    const user = ctx.users.create({ ...body, passwordHash: await ctx.hasher.hash(body.password) })
+    emit(ctx, { type: 'user.created', actor: actorOf(request), action: 'users.create', outcome: 'success', resource: `user:${user.id}`, requestId: String(request.id), details: { roles: user.roles.join(',') } })
+    return reply.code(201).send(user)
+  })
+  app.patch('/admin/v1/users/:id', { schema: { params: Params, body: PatchUser } }, async (request) => {
+    operator(request)
+    const user = findUser((request.params as { id: string }).id)
+    const { password, ...patch } = request.body as { password?: string } & Record<string, unknown>
+    const updated = ctx.users.update(user.id, { ...patch, ...(password ? { passwordHash: await ctx.hasher.hash(password) } : {}) })!
+    emit(ctx, { type: 'user.updated', actor: actorOf(request), action: 'users.update', outcome: 'success', resource: `user:${user.id}`, requestId: String(request.id), details: { fields: Object.keys(request.body as object).join(',') } })
+    return updated
+  })
+  app.post('/admin/v1/users/:id/totp', { schema: { params: Params } }, async (request) => {
+    operator(request)
+    const user = findUser((request.params as { id: string }).id)
+    const secret = newTotpSecret()
+    ctx.users.setTotpSecret(user.id, secret)
+    const uri = totpUri(new URL(ctx.issuer).host, user.username, secret)
+    emit(ctx, { type: 'mfa.enrolled', actor: actorOf(request), action: 'mfa.enrol', outcome: 'success', resource: `user:${user.id}`, requestId: String(request.id) })
+    return { otpauthUri: uri, qrDataUrl: await totpQrDataUrl(uri) }
+  })
+  app.post('/admin/v1/users/:id/lock', { schema: { params: Params, body: Lock } }, async (request) => {
+    const peer = requirePeer(request, (id) => isOperator(id) || id === `spiffe://${td}/svc/audit`)
+    const user = findUser((request.params as { id: string }).id)
+    const { seconds, reason } = request.body as { seconds: number; reason: string }
+    ctx.lockout.lock(accountKey(user.username), seconds, reason)
+    const revoked = await ctx.revokeSubject({ kind: 'user', id: user.id })
+    emit(ctx, { type: 'account.locked', actor: { kind: isOperator(peer.spiffeId) ? 'operator' : 'service', spiffeId: peer.spiffeId }, action: 'users.lock', outcome: 'success', resource: `user:${user.id}`, reason: 'admin_lock', requestId: String(request.id), details: { seconds } })
+    return { user: user.id, lockedUntil: new Date(ctx.lockout.lockedUntil(accountKey(user.username)) ?? ctx.clock.now()).toISOString(), removedRecords: revoked }
+  })
+  app.post('/admin/v1/users/:id/unlock', { schema: { params: Params } }, async (request) => {
+    operator(request)
+    const user = findUser((request.params as { id: string }).id)
+    ctx.lockout.unlock(accountKey(user.username))
+    emit(ctx, { type: 'account.unlocked', actor: actorOf(request), action: 'users.unlock', outcome: 'success', resource: `user:${user.id}`, requestId: String(request.id) })
+    return { user: user.id, locked: false }
+  })
+
+  app.get('/admin/v1/clients', async (request) => {
+    operator(request)
+    return { clients: ctx.clients.list() }
+  })
+  app.get('/admin/v1/clients/:id', { schema: { params: Params } }, async (request) => {
+    operator(request)
+    const client = ctx.clients.get((request.params as { id: string }).id)
+    if (!client) throw IdentityErrors.clientNotFound()
+    return client
+  })
+  app.post('/admin/v1/clients', { schema: { body: CreateClient } }, async (request, reply) => {
+    operator(request)
+    const body = request.body as { clientId: string; public: boolean; grantTypes: string[]; redirectUris: string[]; scopes: string[]; firstParty: boolean; name?: string }
+    if (ctx.clients.get(body.clientId)) throw IdentityErrors.clientExists(`client \`${body.clientId}\` already exists`)
+    const secret = body.public ? undefined : randomSecret()
+    const client = ctx.clients.create({
+      client_id: body.clientId, ...(secret ? { client_secret: secret } : {}),
+      token_endpoint_auth_method: body.public ? 'none' : 'client_secret_basic', application_type: body.public ? 'native' : 'web',
+      grant_types: body.grantTypes, response_types: body.grantTypes.includes('authorization_code') ? ['code'] : [],
+      redirect_uris: body.redirectUris, scope: body.scopes.join(' '), first_party: body.firstParty, ...(body.name ? { client_name: body.name } : {}),
+    })
+    emit(ctx, { type: 'client.created', actor: actorOf(request), action: 'clients.create', outcome: 'success', resource: `client:${body.clientId}`, requestId: String(request.id) })
+    return reply.code(201).send({ ...client, ...(secret ? { clientSecret: secret } : {}) })
+  })
+}

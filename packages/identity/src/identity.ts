@@ -1,0 +1,173 @@
+// createIdentity(config, deps): the OIDC provider mounted on a Fastify mTLS
+// server next to the login pages and the admin API, over one SQLite store.
+import { createHmac } from 'node:crypto'
+import type { ServerOptions } from 'node:https'
+import formbody from '@fastify/formbody'
+import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose'
+import type { Provider } from 'oidc-provider'
+import {
+  createServiceServer, mtlsServerOptions, serviceSpiffeId, systemClock,
+  type AuditSink, type Clock, type Database, type Health, type Logger, type Metrics, type SvidSource,
+} from '@bulwark/core'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { IdentityConfig } from './config.ts'
+import type { IdentityContext } from './context.ts'
+import { openIdentityDatabase } from './store/database.ts'
+import { createKeyedHash, createSealer, deriveKey } from './store/crypto.ts'
+import { createUserStore } from './store/users.ts'
+import { createClientStore } from './store/clients.ts'
+import { createRevocationFeed } from './store/revocations.ts'
+import { createLockout } from './users/lockout.ts'
+import { createPasswordHasher } from './users/passwords.ts'
+import { createMfaPendingStore } from './users/mfa-pending.ts'
+import { createAdapterClass, purgeExpired } from './provider/adapter.ts'
+import { createSigningKeys, type PrivateJwk } from './provider/keys.ts'
+import { createProvider } from './provider/create-provider.ts'
+import { registerTokenExchange, type ExchangeExtras } from './provider/token-exchange.ts'
+import { peerCertificatePem } from './provider/create-provider.ts'
+import { wireProvider } from './provider/events.ts'
+import { applyForwardingTrust } from './http/forwarded.ts'
+import { registerInteractionRoutes } from './interaction/routes.ts'
+import { registerAdminRoutes } from './admin/routes.ts'
+
+export type IdentityDeps = {
+  log: Logger
+  audit: AuditSink
+  svid: SvidSource
+  /** The OIDC issuer: the gateway's public URL. */
+  issuer: string
+  trustDomain: string
+  /** SQLite file (or an already open database). */
+  database: string | Database
+  /** 32+ bytes; at-rest keys are derived from it with HKDF. */
+  masterKey: Uint8Array
+  clock?: Clock
+  metrics?: Metrics
+  health?: Health
+  /** Identity's own URL, advertised as the mTLS endpoint alias for workloads. */
+  internalUrl?: string
+  /** TLS options; default mTLS from `svid`. */
+  https?: ServerOptions
+}
+
+export type Identity = {
+  app: FastifyInstance
+  context: IdentityContext
+  close(): Promise<void>
+}
+
+const PRIVATE_FIELDS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'key_ops'])
+const publicJwks = (keys: PrivateJwk[]) => ({ keys: keys.map((k) => Object.fromEntries(Object.entries(k).filter(([name]) => !PRIVATE_FIELDS.has(name)))) })
+
+export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Identity {
+  const clock = deps.clock ?? systemClock
+  const db = typeof deps.database === 'string' ? openIdentityDatabase(deps.database) : deps.database
+  const key = (purpose: string) => deriveKey(deps.masterKey, purpose)
+  const hash = createKeyedHash(key('ids'))
+  const users = createUserStore(db, { sealer: createSealer(key('totp')), clock })
+  const clients = createClientStore(db, { trustDomain: deps.trustDomain, clock })
+  const revocations = createRevocationFeed(db, clock)
+  const keys = createSigningKeys(db, { alg: config.signingAlg, sealer: createSealer(key('signing-keys')), clock, graceSeconds: config.retiredKeyGraceSeconds })
+  keys.ensure()
+  keys.prune()
+  const Adapter = createAdapterClass({ db, hash, sealer: createSealer(key('adapter')), clock, clients })
+  const cookieKeys = [key('cookies').toString('base64url')]
+  const csrfKey = key('csrf')
+  const extras = new WeakMap<object, ExchangeExtras>()
+  const gatewayId = serviceSpiffeId(deps.trustDomain, 'gateway')
+
+  let provider: Provider
+  let handle: (req: FastifyRequest['raw'], res: FastifyReply['raw']) => void
+  let verifyKeys: JWTVerifyGetKey
+
+  const context: IdentityContext = {
+    config, issuer: deps.issuer, trustDomain: deps.trustDomain, provider: () => provider,
+    users, clients, revocations, keys, clock, log: deps.log, audit: deps.audit,
+    lockout: createLockout(db, config.lockout, clock),
+    hasher: createPasswordHasher(config.argon2),
+    mfa: createMfaPendingStore(db, { hash, sealer: createSealer(key('mfa')), clock }),
+    csrf: (uid) => createHmac('sha256', csrfKey).update(`csrf:${uid}`).digest('base64url'),
+    reloadKeys: build,
+    async revokeSubject(subject) {
+      const keep = Math.max(config.accessTokenTtlSeconds, config.exchangeTtlSeconds, config.idTokenTtlSeconds) + 120
+      let removed = 0
+      if (subject.kind === 'user') {
+        removed = Number(db.prepare('DELETE FROM oidc WHERE account_id = ?').run(subject.id).changes)
+        revocations.publish('subject', subject.id, keep)
+      } else {
+        const rows = db.prepare("SELECT model, id_hash, payload FROM oidc WHERE model IN ('RefreshToken', 'AuthorizationCode', 'DeviceCode', 'Grant', 'AccessToken', 'ClientCredentials')").all() as Array<{ model: string; id_hash: string; payload: string }>
+        const sealer = createSealer(key('adapter'))
+        const del = db.prepare('DELETE FROM oidc WHERE model = ? AND id_hash = ?')
+        for (const row of rows) {
+          const payload = JSON.parse(sealer.open(row.payload, `${row.model}:${row.id_hash}`)) as { clientId?: string }
+          if (payload.clientId === subject.id) removed += Number(del.run(row.model, row.id_hash).changes)
+        }
+        revocations.publish('client', subject.id, keep)
+      }
+      return removed
+    },
+  }
+
+  function build(): void {
+    const jwks = keys.jwks()
+    verifyKeys = createLocalJWKSet(publicJwks(jwks) as never)
+    const next = createProvider({
+      issuer: deps.issuer, trustDomain: deps.trustDomain, config, adapter: Adapter, users, jwks, cookieKeys, extras, internalUrl: deps.internalUrl,
+    })
+    registerTokenExchange({
+      provider: next, issuer: deps.issuer, trustDomain: deps.trustDomain, alg: config.signingAlg, exchangeTtl: config.exchangeTtlSeconds,
+      exchange: config.exchange, keys: () => verifyKeys, revocations, getCertificate: peerCertificatePem, extras,
+    })
+    wireProvider(next, context, { db, hash, keys: () => verifyKeys })
+    provider = next
+    handle = next.callback()
+  }
+  build()
+
+  const app = createServiceServer({
+    name: 'identity', log: deps.log, metrics: deps.metrics, health: deps.health,
+    https: deps.https ?? mtlsServerOptions(deps.svid),
+    fastify: { ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } } },
+  })
+  app.addHook('onRequest', async (request) => applyForwardingTrust(request, gatewayId))
+  const toProvider = async (request: FastifyRequest, reply: FastifyReply) => {
+    reply.hijack()
+    reply.raw.setHeader('x-request-id', String(request.id))
+    handle(request.raw, reply.raw)
+  }
+  const unreachable = async () => undefined
+  for (const url of ['/oauth2/*', '/.well-known/openid-configuration']) {
+    app.route({ method: ['GET', 'POST', 'OPTIONS'], url, onRequest: toProvider, handler: unreachable })
+  }
+  app.register(async (scope) => {
+    await scope.register(formbody, { bodyLimit: 16 * 1024 })
+    registerInteractionRoutes(scope, context)
+  })
+  app.register(async (scope) => registerAdminRoutes(scope, context))
+
+  const maintenance = setInterval(() => {
+    try {
+      purgeExpired(db, clock.now())
+      if (keys.prune()) build()
+    } catch (error) {
+      deps.log.error({ err: error }, 'identity maintenance failed')
+    }
+  }, 60_000)
+  maintenance.unref()
+  let closed = false
+  app.addHook('onClose', async () => {
+    clearInterval(maintenance)
+    revocations.close()
+    if (!closed && typeof deps.database === 'string') db.close()
+    closed = true
+  })
+
+  return {
+    app,
+    context,
+    async close() {
+      clearInterval(maintenance)
+      revocations.close()
+    },
+  }
+}

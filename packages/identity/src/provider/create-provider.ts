@@ -1,0 +1,216 @@
+// The oidc-provider instance: OAuth 2.1 profile (code + PKCE S256 only, no
+// implicit, no password grant), RFC 9068 JWT access tokens for one audience,
+// refresh rotation (reuse revokes the grant, oidc-provider's built-in), device
+// flow, introspection/revocation with client auth, RFC 8705 mTLS client auth
+// bound to SPIFFE IDs with certificate-bound tokens, and token exchange.
+import { X509Certificate } from 'node:crypto'
+import type { TLSSocket } from 'node:tls'
+import { Provider, errors, type KoaContextWithOIDC } from 'oidc-provider'
+import { spiffeIdOfCertificate } from '@bulwark/core'
+import type { IdentityConfig } from '../config.ts'
+import type { UserStore } from '../store/users.ts'
+import { DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT } from '../store/clients.ts'
+import { verifyClientSecret } from '../store/crypto.ts'
+import { CSP, escapeHtml, messagePage, page, stripInlineHandlers } from '../interaction/views.ts'
+import { OIDC_SCOPES, apiScopes, gatewayAudience, resourceServerInfo } from './resources.ts'
+import type { ExchangeExtras } from './token-exchange.ts'
+import type { PrivateJwk } from './keys.ts'
+
+/** Set on the raw request by the HTTP layer when the gateway proxied it (its own cert is not the client's). */
+export const PROXIED = Symbol.for('bulwark.identity.proxied')
+
+export type ProviderOptions = {
+  issuer: string
+  trustDomain: string
+  config: IdentityConfig
+  adapter: new (name: string) => unknown
+  users: UserStore
+  jwks: PrivateJwk[]
+  cookieKeys: string[]
+  extras: WeakMap<object, ExchangeExtras>
+  /** Identity's own (internal, mTLS) URL: advertised as RFC 8705 `mtls_endpoint_aliases`. */
+  internalUrl?: string
+}
+
+export function peerCertificatePem(ctx: KoaContextWithOIDC): string | undefined {
+  const req = ctx.req as typeof ctx.req & { [PROXIED]?: boolean }
+  if (req[PROXIED]) return undefined
+  const socket = req.socket as TLSSocket
+  if (typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return undefined
+  const cert = socket.getPeerCertificate()
+  if (!cert?.raw) return undefined
+  return new X509Certificate(cert.raw).toString()
+}
+
+function isFirstParty(client: { metadata(): Record<string, unknown> } | undefined): boolean {
+  return client?.metadata().first_party === true
+}
+
+export function createProvider(options: ProviderOptions): Provider {
+  const { config, users, trustDomain } = options
+  const alg = config.signingAlg
+  const policy = { trustDomain, alg, accessTokenTtl: config.accessTokenTtlSeconds, exchange: config.exchange }
+
+  async function findAccount(_ctx: unknown, sub: string) {
+    const user = users.byId(sub)
+    if (!user || user.disabled) return undefined
+    return {
+      accountId: user.id,
+      async claims(_use: string, scope: string) {
+        const scopes = new Set(scope.split(' '))
+        return {
+          sub: user.id,
+          roles: user.roles,
+          ...(scopes.has('profile') ? { preferred_username: user.username, name: user.displayName ?? user.username } : {}),
+          ...(scopes.has('email') && user.email ? { email: user.email } : {}),
+        }
+      },
+    }
+  }
+
+  const provider = new Provider(options.issuer, {
+    adapter: options.adapter,
+    findAccount,
+    jwks: { keys: options.jwks },
+    cookies: { keys: options.cookieKeys, long: { httpOnly: true, sameSite: 'lax', signed: true }, short: { httpOnly: true, sameSite: 'lax', signed: true } },
+    claims: { openid: ['sub', 'roles'], profile: ['preferred_username', 'name'], email: ['email'] },
+    scopes: [...OIDC_SCOPES, ...config.apiScopes],
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'none'],
+    clientDefaults: { grant_types: ['authorization_code'], response_types: ['code'], id_token_signed_response_alg: alg, token_endpoint_auth_method: 'client_secret_basic' },
+    enabledJWA: { idTokenSigningAlgValues: [alg], clientAuthSigningAlgValues: ['ES256', 'RS256', 'PS256', 'EdDSA'] },
+    extraClientMetadata: { properties: ['first_party'], validator(_ctx: unknown, key: string, value: unknown) {
+      if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') throw new errors.InvalidClientMetadata!('first_party must be a boolean')
+    } },
+    routes: {
+      authorization: '/oauth2/authorize', token: '/oauth2/token', jwks: '/oauth2/jwks', userinfo: '/oauth2/userinfo',
+      introspection: '/oauth2/introspect', revocation: '/oauth2/revoke', device_authorization: '/oauth2/device/auth',
+      code_verification: '/oauth2/device', end_session: '/oauth2/logout', pushed_authorization_request: '/oauth2/par',
+      backchannel_authentication: '/oauth2/backchannel', registration: '/oauth2/register', challenge: '/oauth2/challenge', credential: '/oauth2/credential',
+    },
+    ttl: {
+      AccessToken: config.accessTokenTtlSeconds,
+      ClientCredentials: config.accessTokenTtlSeconds,
+      AuthorizationCode: 60,
+      IdToken: config.idTokenTtlSeconds,
+      DeviceCode: 600,
+      Interaction: 900,
+      Session: config.sessionTtlSeconds,
+      Grant: config.refreshTokenTtlSeconds,
+      RefreshToken: config.refreshTokenTtlSeconds,
+    },
+    rotateRefreshToken: true,
+    issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(t: string): boolean }, code: { scopes: Set<string> }) =>
+      client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+    async extraTokenClaims(_ctx: unknown, token: { kind: string; accountId?: string; gty?: string }) {
+      const exchanged = options.extras.get(token)
+      if (exchanged) return { act: exchanged.act, roles: exchanged.roles }
+      if (token.kind === 'ClientCredentials') return { roles: [] }
+      if (token.accountId) return { roles: users.byId(token.accountId)?.roles ?? [] }
+      return undefined
+    },
+    async loadExistingGrant(ctx: KoaContextWithOIDC) {
+      const { oidc } = ctx
+      const grantId = oidc.result?.consent?.grantId ?? oidc.session!.grantIdFor(oidc.client!.clientId)
+      let grant = grantId ? await provider.Grant.find(grantId) : undefined
+      if (!isFirstParty(oidc.client)) return grant
+      // First-party clients need no consent screen: grant what they may ask for.
+      grant ??= new provider.Grant({ clientId: oidc.client!.clientId, accountId: oidc.session!.accountId })
+      const allowed = new Set((oidc.client!.scope ?? '').split(' '))
+      const requested = [...oidc.requestParamScopes].filter((s) => allowed.has(s))
+      grant.addOIDCScope(requested.filter((s) => (OIDC_SCOPES as readonly string[]).includes(s)).join(' '))
+      if (oidc.requestParamClaims.size > 0) grant.addOIDCClaims([...oidc.requestParamClaims])
+      for (const indicator of Object.keys(oidc.resourceServers ?? {})) {
+        grant.addResourceScope(indicator, apiScopes(requested.join(' ')).join(' '))
+      }
+      await grant.save()
+      return grant
+    },
+    interactions: { url: async (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      registration: { enabled: false },
+      dPoP: { enabled: false },
+      pushedAuthorizationRequests: { enabled: true },
+      deviceFlow: {
+        enabled: true,
+        charset: 'base-20',
+        mask: '****-****',
+        async userCodeInputSource(ctx: KoaContextWithOIDC, form: string, _out: unknown, err?: { name?: string; userCode?: string }) {
+          const message = err ? 'That code is not valid. Try again.' : 'Enter the code shown on your device.'
+          ctx.body = page('Connect a device', `<h1>Connect a device</h1><p${err ? ' class="error" role="alert"' : ''}>${escapeHtml(message)}</p>
+<label for="user_code">Device code</label>${stripInlineHandlers(form).replace('name="user_code"', 'name="user_code" id="user_code"')}
+<button type="submit" form="op.deviceInputForm">Continue</button>`)
+        },
+        async userCodeConfirmSource(ctx: KoaContextWithOIDC, form: string, client: { clientName?: string; clientId: string }, _info: unknown, userCode: string) {
+          ctx.body = page('Confirm device', `<h1>Confirm device</h1><p>${escapeHtml(client.clientName ?? client.clientId)} shows the code <code>${escapeHtml(userCode)}</code>. Continue only if it matches.</p>
+${form}<button type="submit" form="op.deviceConfirmForm">Continue</button>
+<button type="submit" class="secondary" form="op.deviceConfirmForm" value="yes" name="abort">Abort</button>`)
+        },
+        async successSource(ctx: KoaContextWithOIDC) {
+          ctx.body = messagePage('Device connected', 'You can return to your device.')
+        },
+      },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx: KoaContextWithOIDC, form: string) {
+          ctx.body = page('Sign out', `<h1>Sign out?</h1>${form}<button type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
+<button type="submit" class="secondary" form="op.logoutForm">No, stay signed in</button>`)
+        },
+        async postLogoutSuccessSource(ctx: KoaContextWithOIDC) {
+          ctx.body = messagePage('Signed out', 'You have been signed out.')
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async (_ctx: unknown, _client: unknown, oneOf?: string | string[]) => oneOf ?? gatewayAudience(trustDomain),
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (_ctx: unknown, indicator: string, client: { clientId: string; scope?: string }) => resourceServerInfo(policy, indicator, client),
+      },
+      mTLS: {
+        enabled: true,
+        tlsClientAuth: true,
+        certificateBoundAccessTokens: true,
+        getCertificate: peerCertificatePem,
+        certificateAuthorized: (ctx: KoaContextWithOIDC) => peerCertificatePem(ctx) !== undefined,
+        certificateSubjectMatches(ctx: KoaContextWithOIDC, property: string, expected: string) {
+          if (property !== 'tls_client_auth_san_uri') return false
+          const pem = peerCertificatePem(ctx)
+          return pem !== undefined && spiffeIdOfCertificate(new X509Certificate(pem)) === expected
+        },
+      },
+    },
+    async renderError(ctx: KoaContextWithOIDC, out: { error?: string; error_description?: string }) {
+      ctx.type = 'html'
+      ctx.body = messagePage('Something went wrong', `${out.error ?? 'error'}: ${out.error_description ?? ''}`)
+    },
+    discovery: options.internalUrl ? {
+      mtls_endpoint_aliases: {
+        token_endpoint: `${options.internalUrl}/oauth2/token`,
+        introspection_endpoint: `${options.internalUrl}/oauth2/introspect`,
+        revocation_endpoint: `${options.internalUrl}/oauth2/revoke`,
+      },
+    } : {},
+    conformIdTokenClaims: true,
+  })
+  // Client secrets are stored hashed: compare against the hash, never the plain value.
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
+    return verifyClientSecret(this.clientSecret, actual)
+  }
+  provider.proxy = true
+  provider.maxIpsCount = 1
+  provider.use(async (ctx, next) => {
+    await next()
+    if (typeof ctx.type === 'string' && ctx.type.includes('html')) ctx.set('Content-Security-Policy', CSP)
+    ctx.set('X-Content-Type-Options', 'nosniff')
+    ctx.set('Referrer-Policy', 'no-referrer')
+  })
+  return provider
+}
+
+export const GRANT_TYPES = { TOKEN_EXCHANGE_GRANT, DEVICE_CODE_GRANT }

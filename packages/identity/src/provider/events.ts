@@ -1,0 +1,106 @@
+// Wires oidc-provider to our audit trail and revocation feed:
+// - every grant (issue, refresh, exchange), grant error, refresh-token reuse,
+//   code replay, revocation and logout becomes an audit event;
+// - JWT access tokens are stateless, so introspection (RFC 7662) and
+//   revocation (RFC 7009) of them are completed here after oidc-provider has
+//   authenticated the client: verified with our own keys (jose), revoked by
+//   publishing their `jti` to the feed;
+// - JWTs issued under a grant are remembered (jti only) so revoking the
+//   grant (reuse, code replay, logout) publishes them too.
+import type { KoaContextWithOIDC, Provider } from 'oidc-provider'
+import { jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import type { AuditActor, Database } from '@bulwark/core'
+import type { IdentityContext } from '../context.ts'
+import { emit } from '../context.ts'
+
+export type EventWiring = {
+  db: Database
+  hash: (v: string) => string
+  keys: () => JWTVerifyGetKey
+}
+
+function clientActor(koa: KoaContextWithOIDC): AuditActor {
+  const client = koa.oidc?.client
+  const accountId = koa.oidc?.entities?.Account?.accountId as string | undefined
+  return accountId
+    ? { kind: 'user', id: accountId, ...(client ? { clientId: client.clientId } : {}), ip: koa.ip }
+    : { kind: client ? 'client' : 'anonymous', ...(client ? { id: client.clientId, clientId: client.clientId } : {}), ip: koa.ip }
+}
+
+const GRANT_EVENT: Record<string, string> = {
+  refresh_token: 'token.refreshed',
+  'urn:ietf:params:oauth:grant-type:token-exchange': 'token.exchanged',
+}
+
+export function wireProvider(provider: Provider, ctx: IdentityContext, wiring: EventWiring): void {
+  const { db, hash } = wiring
+  const remember = db.prepare('INSERT INTO grant_jtis (grant_hash, jti, exp) VALUES (?, ?, ?)')
+  const ofGrant = db.prepare('SELECT jti, exp FROM grant_jtis WHERE grant_hash = ? AND exp > ?')
+  const forget = db.prepare('DELETE FROM grant_jtis WHERE grant_hash = ? OR exp <= ?')
+
+  async function verifyOwnJwt(token: unknown): Promise<JWTPayload | undefined> {
+    if (typeof token !== 'string' || token.length > 8192 || token.split('.').length !== 3) return undefined
+    try {
+      const { payload } = await jwtVerify(token, wiring.keys(), { issuer: ctx.issuer, typ: 'at+jwt', algorithms: [ctx.config.signingAlg] })
+      return payload
+    } catch {
+      return undefined
+    }
+  }
+
+  provider.on('access_token.issued', (token: { grantId?: string; jti: string; exp?: number; iat?: number; expiration?: number }) => {
+    if (!token.grantId) return
+    const exp = token.exp ?? Math.floor(Date.now() / 1000) + (token.expiration ?? ctx.config.accessTokenTtlSeconds)
+    remember.run(hash(`grant:${token.grantId}`), token.jti, exp)
+  })
+  provider.on('grant.revoked', (koa: KoaContextWithOIDC, grantId: string) => {
+    const grantHash = hash(`grant:${grantId}`)
+    const now = Math.floor(Date.now() / 1000)
+    const live = ofGrant.all(grantHash, now) as Array<{ jti: string; exp: number }>
+    for (const row of live) ctx.revocations.publish('jti', row.jti, row.exp - now + 60)
+    forget.run(grantHash, now)
+    emit(ctx, { type: 'grant.revoked', actor: clientActor(koa), action: 'grant.revoke', outcome: 'success', reason: koa.oidc?.route ?? 'revoked', details: { accessTokens: live.length } })
+  })
+  provider.on('grant.success', (koa: KoaContextWithOIDC) => {
+    const grantType = String(koa.oidc.params?.grant_type ?? '')
+    const body = koa.body as { scope?: string } | undefined
+    emit(ctx, {
+      type: GRANT_EVENT[grantType] ?? 'token.issued', actor: clientActor(koa), action: `token.${grantType.split(':').pop()}`, outcome: 'success',
+      resource: typeof koa.oidc.params?.audience === 'string' ? koa.oidc.params.audience : undefined,
+      details: { grantType, scope: body?.scope ?? null },
+    })
+  })
+  provider.on('grant.error', (koa: KoaContextWithOIDC, err: { error?: string; error_description?: string }) => {
+    const description = err.error_description ?? ''
+    const type = description.includes('refresh token already used') ? 'token.reused'
+      : description.includes('authorization code already consumed') || description.includes('grant request is invalid') && description.includes('consumed') ? 'code.replayed'
+        : 'token.denied'
+    emit(ctx, { type, actor: clientActor(koa), action: `token.${String(koa.oidc?.params?.grant_type ?? 'unknown').split(':').pop()}`, outcome: type === 'token.denied' ? 'failure' : 'denied', reason: err.error ?? 'error', details: { description: description.slice(0, 200) } })
+  })
+  for (const event of ['authorization.error', 'introspection.error', 'revocation.error', 'userinfo.error', 'device_authorization.error', 'end_session.error']) {
+    provider.on(event, (koa: KoaContextWithOIDC, err: { error?: string }) => {
+      emit(ctx, { type: `${event.split('.')[0]}.failed`, actor: clientActor(koa), action: event.split('.')[0]!, outcome: 'failure', reason: err?.error ?? 'error' })
+    })
+  }
+  provider.on('end_session.success', (koa: KoaContextWithOIDC) => {
+    emit(ctx, { type: 'session.ended', actor: clientActor(koa), action: 'logout', outcome: 'success' })
+  })
+  provider.on('server_error', (_koa: unknown, err: Error) => ctx.log.error({ err }, 'oidc-provider server error'))
+
+  provider.use(async (koa, next) => {
+    await next()
+    if (koa.method !== 'POST' || koa.status !== 200 || !koa.oidc?.client) return
+    const client = koa.oidc.client
+    if (koa.path === '/oauth2/introspect' && (koa.body as { active?: boolean })?.active === false) {
+      const payload = await verifyOwnJwt(koa.oidc.params?.token)
+      if (!payload || ctx.revocations.isRevoked(payload as never)) return
+      if (client.metadata().token_endpoint_auth_method === 'none' && payload.client_id !== client.clientId) return
+      koa.body = { ...payload, active: true, token_type: 'Bearer' }
+    } else if (koa.path === '/oauth2/revoke') {
+      const payload = await verifyOwnJwt(koa.oidc.params?.token)
+      const ours = payload && payload.client_id === client.clientId && payload.jti && payload.exp
+      if (ours) ctx.revocations.publish('jti', String(payload.jti), Math.max(60, payload.exp! - Math.floor(Date.now() / 1000) + 60))
+      emit(ctx, { type: 'token.revoked', actor: clientActor(koa), action: 'token.revoke', outcome: 'success', reason: ours ? 'jwt_access_token' : 'stored_token' })
+    }
+  })
+}

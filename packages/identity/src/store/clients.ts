@@ -1,0 +1,85 @@
+// OAuth clients: registered clients live in SQLite with their secret stored
+// only as a hash; workload clients `svc-<name>` are implied by the trust
+// domain (tls_client_auth bound to `spiffe://<td>/svc/<name>`, RFC 8705).
+import type { Clock, Database } from '@bulwark/core'
+import { hashClientSecret } from './crypto.ts'
+
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
+
+export type ClientMetadata = {
+  client_id: string
+  client_secret?: string
+  token_endpoint_auth_method?: string
+  grant_types?: string[]
+  response_types?: string[]
+  redirect_uris?: string[]
+  post_logout_redirect_uris?: string[]
+  scope?: string
+  client_name?: string
+  application_type?: 'web' | 'native'
+  jwks?: { keys: unknown[] }
+  first_party?: boolean
+  [key: string]: unknown
+}
+
+export type ClientStore = {
+  /** Metadata as oidc-provider sees it (secret replaced by its hash). */
+  providerMetadata(clientId: string): Promise<ClientMetadata | undefined>
+  create(metadata: ClientMetadata): ClientMetadata
+  get(clientId: string): ClientMetadata | undefined
+  list(): ClientMetadata[]
+  remove(clientId: string): boolean
+}
+
+const SVC_CLIENT = /^svc-([a-z][a-z0-9-]{0,31})$/
+
+export function workloadClientMetadata(trustDomain: string, name: string): ClientMetadata {
+  return {
+    client_id: `svc-${name}`,
+    client_name: `workload ${name}`,
+    token_endpoint_auth_method: 'tls_client_auth',
+    tls_client_auth_san_uri: `spiffe://${trustDomain}/svc/${name}`,
+    tls_client_certificate_bound_access_tokens: true,
+    grant_types: ['client_credentials', TOKEN_EXCHANGE_GRANT],
+    response_types: [],
+    redirect_uris: [],
+    first_party: true,
+  }
+}
+
+function redact(metadata: ClientMetadata): ClientMetadata {
+  const { client_secret: _secret, ...rest } = metadata
+  return { ...rest, ...(metadata.client_secret ? { client_secret_hashed: true } : {}) }
+}
+
+export function createClientStore(db: Database, options: { trustDomain: string; clock: Clock }): ClientStore {
+  const insert = db.prepare('INSERT INTO clients (client_id, metadata, created_at) VALUES (?, ?, ?)')
+  const select = db.prepare('SELECT metadata FROM clients WHERE client_id = ?')
+  const all = db.prepare('SELECT metadata FROM clients ORDER BY client_id')
+  const del = db.prepare('DELETE FROM clients WHERE client_id = ?')
+  function load(clientId: string): ClientMetadata | undefined {
+    const row = select.get(clientId) as { metadata: string } | undefined
+    return row ? JSON.parse(row.metadata) as ClientMetadata : undefined
+  }
+  return {
+    async providerMetadata(clientId) {
+      if (typeof clientId !== 'string' || clientId.length > 128) return undefined
+      const svc = SVC_CLIENT.exec(clientId)
+      if (svc) return workloadClientMetadata(options.trustDomain, svc[1]!)
+      return load(clientId)
+    },
+    create(metadata) {
+      if (SVC_CLIENT.test(metadata.client_id)) throw new TypeError('`svc-*` client ids are reserved for workloads')
+      const stored = { ...metadata, ...(metadata.client_secret ? { client_secret: hashClientSecret(metadata.client_secret) } : {}) }
+      insert.run(metadata.client_id, JSON.stringify(stored), options.clock.now())
+      return redact(stored)
+    },
+    get(clientId) {
+      const metadata = load(clientId)
+      return metadata ? redact(metadata) : undefined
+    },
+    list: () => (all.all() as Array<{ metadata: string }>).map((row) => redact(JSON.parse(row.metadata) as ClientMetadata)),
+    remove: (clientId) => Number(del.run(clientId).changes) > 0,
+  }
+}
