@@ -6,7 +6,7 @@ type RouteInput = Partial<RouteConfig> & Pick<RouteConfig, 'id' | 'path' | 'meth
 
 const page = { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 100 }, cursor: { type: 'string', maxLength: 256 } } }
 const id = { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } } }
-const identity = { upstream: 'identity', public: true, translate: false, forwardCookies: true, contentTypes: ['application/x-www-form-urlencoded', 'application/json'] }
+const identity = { upstream: 'identity', public: true, translate: false, forwardCookies: true, forwardAuthorization: true, contentTypes: ['application/x-www-form-urlencoded', 'application/json'] }
 const api = { stripPrefix: '/api' }
 
 export const DEFAULT_ROUTES: readonly RouteInput[] = [

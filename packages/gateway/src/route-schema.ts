@@ -49,6 +49,8 @@ export const RouteSchema = Type.Object({
   cors: Type.Optional(CorsSchema),
   /** Pass the caller's cookies (identity's session pages need them). */
   forwardCookies: Type.Boolean({ default: false }),
+  /** Pass the caller's own Authorization header (only identity's endpoints: token, userinfo, introspection need it). */
+  forwardAuthorization: Type.Boolean({ default: false }),
   /** Exchange the caller's token for one addressed to the upstream (never forward it). */
   translate: Type.Boolean({ default: true }),
   timeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),

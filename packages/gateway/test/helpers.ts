@@ -78,6 +78,10 @@ export async function createWorld(options: { config?: Record<string, unknown>; m
 
   const identity = await mtlsServer('identity', (app) => {
     app.get('/oauth2/jwks', async () => { identityState.jwksFetches++; return jwks })
+    app.get('/.well-known/openid-configuration', async (request) => ({
+      issuer: publicUrl, seenAuthorization: request.headers.authorization ?? null, cookie: request.headers.cookie ?? null,
+      forwarded: { for: request.headers['x-forwarded-for'], proto: request.headers['x-forwarded-proto'], host: request.headers['x-forwarded-host'], requestId: request.headers['x-request-id'] },
+    }))
     app.post('/oauth2/token', async (request, reply) => {
       requirePeer(request, (peer) => peer === id('gateway'))
       const form = request.body as Record<string, string>

@@ -59,6 +59,7 @@ export function forwardHeaders(req: GatewayRequest, ctx: RequestContext, publicH
     out[name] = value
   }
   if (ctx.route?.forwardCookies && req.headers.cookie !== undefined) out.cookie = req.headers.cookie
+  if (ctx.route?.forwardAuthorization && ctx.route.public && req.headers.authorization !== undefined) out.authorization = req.headers.authorization
   out['x-request-id'] = ctx.requestId
   out['x-forwarded-for'] = ctx.clientIp
   out['x-forwarded-proto'] = 'https'
