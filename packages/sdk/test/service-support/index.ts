@@ -1,3 +1,5 @@
 export * from './fake-identity.ts'
 export * from './test-runtime.ts'
 export * from './policies.ts'
+export * from './platform.ts'
+export * from './http.ts'

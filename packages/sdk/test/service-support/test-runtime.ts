@@ -26,7 +26,12 @@ export async function createTestRuntime(options: {
   const source = await options.ca.source(options.name)
   const td = options.ca.trustDomain
   const agents = new Map<string, Agent>()
-  const peerInfo = Object.fromEntries(Object.entries(options.peers).map(([name, url]) => [name, { url, spiffeId: serviceSpiffeId(td, name) }]))
+  // Read at call time: a test may start a peer after this runtime exists.
+  const peerInfo = new Proxy({} as Record<string, { url: string; spiffeId: string }>, {
+    get: (_t, name: string) => (options.peers[name] ? { url: options.peers[name], spiffeId: serviceSpiffeId(td, name) } : undefined),
+    ownKeys: () => Object.keys(options.peers),
+    getOwnPropertyDescriptor: (_t, name: string) => (options.peers[name] ? { enumerable: true, configurable: true, value: { url: options.peers[name], spiffeId: serviceSpiffeId(td, name) } } : undefined),
+  })
   const revocation = createRevocationSet()
   return {
     bootstrap: {
