@@ -1,0 +1,169 @@
+// runComponent: everything a Bulwark process does before and after its own
+// work — bootstrap, SVID from the CA (key generated here, never sent), rotation
+// at half-life, revocation/quarantine feed, mTLS listener, audit emitter,
+// health, metrics and a clean shutdown on SIGTERM/SIGINT.
+import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
+import type { ServerOptions } from 'node:https'
+import type { FastifyInstance } from 'fastify'
+import type { Agent } from 'undici'
+import {
+  attachMtls, createHealth, createLogger, createMetrics, createMtlsAgent, createRevocationSet, createSvidSource,
+  expectSpiffeId, homePaths, mtlsServerOptions, systemClock,
+  type AuditSink, type BootstrapMessage, type Clock, type Health, type HomePaths, type Logger, type Metrics,
+  type MutableSvidSource, type RevocationView, type Svid, type SvidSource,
+} from '@bulwark/core'
+import { obtainSvid, startBundleWatcher, startSvidRotation } from '../svid/index.ts'
+import { createAuditEmitter } from '../audit/index.ts'
+import { receiveBootstrap, tellSupervisor } from './bootstrap-source.ts'
+import { startSelfRotation } from './self-rotation.ts'
+
+export type PeerHandle = { url: string; spiffeId: string; dispatcher: Agent }
+
+export type ComponentRuntime = {
+  bootstrap: BootstrapMessage
+  /** This component's own config section (validate it with the component's schema). */
+  config: Record<string, unknown>
+  demo: boolean
+  log: Logger
+  metrics: Metrics
+  health: Health
+  clock: Clock
+  svid: SvidSource
+  revocation: RevocationView & { replace(serials: Iterable<string>, blocked: Iterable<string>): void }
+  audit: AuditSink
+  paths: HomePaths
+  /** An mTLS client for peer `name` that accepts only that peer's SPIFFE ID. */
+  peer(name: string): PeerHandle
+  /** mTLS server options from the current SVID (TLS 1.3, client certificate required). */
+  httpsOptions(): ServerOptions
+}
+
+export type StartResult = {
+  app: FastifyInstance
+  close?: () => Promise<void>
+  /** 'mtls' (default): the runtime wires rotation + revocation; 'custom': the component did. */
+  tls?: 'mtls' | 'custom'
+}
+
+export type RunComponentOptions = {
+  name: string
+  start(rt: ComponentRuntime): Promise<StartResult>
+  /** The CA only: it signs its own SVID instead of joining. Called at start and at half-life. */
+  selfSigned?: { issue(bootstrap: BootstrapMessage): Promise<Svid> }
+  /** Extra SANs to ask for (the gateway's public names). */
+  servingNames?(bootstrap: BootstrapMessage): { dnsNames?: string[]; ipAddresses?: string[] }
+}
+
+function describeListenError(error: NodeJS.ErrnoException, host: string, port: number): string {
+  if (error.code === 'EADDRINUSE') return `port ${port} on ${host} is already in use: stop the other process or change components.<name>.port in config.json`
+  if (error.code === 'EACCES') return `not allowed to listen on ${host}:${port}`
+  return error.message
+}
+
+/** Runs a component process to completion. Exits the process on fatal errors and after shutdown. */
+export async function runComponent(options: RunComponentOptions): Promise<void> {
+  let log: Logger = createLogger({ name: options.name })
+  const stoppers: Array<() => unknown> = []
+  try {
+    const bootstrap = await receiveBootstrap()
+    log = createLogger({ name: bootstrap.component })
+    const paths = homePaths(bootstrap.home)
+    const rootPem = readFileSync(paths.rootCert, 'utf8')
+    const metrics = createMetrics(bootstrap.component, { defaultMetrics: true })
+    const health = createHealth()
+    const revocation = createRevocationSet()
+
+    let source: MutableSvidSource
+    if (options.selfSigned) {
+      const issuer = options.selfSigned
+      source = createSvidSource(await issuer.issue(bootstrap))
+      stoppers.push(startSelfRotation(source, () => issuer.issue(bootstrap), log).stop)
+    } else {
+      if (!bootstrap.joinToken) throw new Error('bootstrap carries no join token')
+      source = createSvidSource(await obtainSvid({
+        caUrl: bootstrap.caUrl, rootPem, joinToken: bootstrap.joinToken, spiffeId: bootstrap.spiffeId,
+        ...options.servingNames?.(bootstrap),
+      }))
+      stoppers.push(startSvidRotation({ caUrl: bootstrap.caUrl, source, log }).stop)
+      stoppers.push(startBundleWatcher({ caUrl: bootstrap.caUrl, source, revocation, log }).stop)
+    }
+    metrics.gauge('bulwark_svid_expiry_seconds', 'Seconds until the current SVID expires')
+      .set((source.current().notAfter - Date.now()) / 1000)
+    source.onRotate((svid) => metrics.gauge('bulwark_svid_expiry_seconds', '').set((svid.notAfter - Date.now()) / 1000))
+
+    const agents = new Map<string, Agent>()
+    const peer = (name: string): PeerHandle => {
+      const info = bootstrap.peers[name]
+      if (!info) throw new TypeError(`unknown peer \`${name}\``)
+      let dispatcher = agents.get(name)
+      if (!dispatcher) {
+        dispatcher = createMtlsAgent(source, { verifyPeer: expectSpiffeId(info.spiffeId), revocation })
+        agents.set(name, dispatcher)
+      }
+      return { url: info.url, spiffeId: info.spiffeId, dispatcher }
+    }
+    const audit = bootstrap.peers.audit
+      ? createAuditEmitter({
+        url: bootstrap.peers.audit.url, dispatcher: peer('audit').dispatcher,
+        spoolPath: join(paths.componentDir(bootstrap.component), 'audit-spool.jsonl'),
+        component: bootstrap.component, log,
+      })
+      : undefined
+    const sink: AuditSink = audit ?? { emit: (e) => log.info({ audit: e }, 'audit event (no audit service)'), flush: async () => {} }
+
+    const runtime: ComponentRuntime = {
+      bootstrap, config: bootstrap.config, demo: bootstrap.demo, log, metrics, health, clock: systemClock,
+      svid: source, revocation, audit: sink, paths, peer, httpsOptions: () => mtlsServerOptions(source),
+    }
+    const started = await options.start(runtime)
+    if ((started.tls ?? 'mtls') === 'mtls') {
+      stoppers.push(attachMtls(started.app.server as never, source, {
+        revocation,
+        onReject: (reason, socket) => log.warn({ remote: socket.remoteAddress, reason }, 'refused mTLS connection'),
+      }))
+    }
+    const { host, port } = bootstrap.listen
+    try {
+      await started.app.listen({ host, port })
+    } catch (error) {
+      throw new Error(describeListenError(error as NodeJS.ErrnoException, host, port), { cause: error })
+    }
+    health.setReady(true)
+    const address = started.app.server.address()
+    const boundPort = typeof address === 'object' && address ? address.port : port
+    const url = `https://${host.includes(':') ? `[${host}]` : host}:${boundPort}`
+    log.info({ url, spiffeId: source.current().spiffeId }, 'ready')
+    tellSupervisor({ type: 'ready', url })
+
+    let stopping = false
+    const shutdown = async (signal: string) => {
+      if (stopping) return
+      stopping = true
+      log.info({ signal }, 'shutting down')
+      health.setReady(false)
+      const force = setTimeout(() => process.exit(1), 15_000)
+      force.unref()
+      try {
+        await started.app.close()
+        await started.close?.()
+        await audit?.close()
+      } catch (error) {
+        log.error({ err: error }, 'error during shutdown')
+      }
+      for (const stop of stoppers) stop()
+      await Promise.allSettled([...agents.values()].map((a) => a.close()))
+      process.exit(0)
+    }
+    process.on('SIGTERM', () => void shutdown('SIGTERM'))
+    process.on('SIGINT', () => void shutdown('SIGINT'))
+    // The supervisor went away: do not linger as an orphan holding ports.
+    process.on('disconnect', () => void shutdown('supervisor-disconnect'))
+  } catch (error) {
+    const message = (error as Error).message
+    log.fatal({ err: error }, `cannot start: ${message}`)
+    tellSupervisor({ type: 'fatal', message })
+    for (const stop of stoppers) stop()
+    setTimeout(() => process.exit(1), 50)
+  }
+}
