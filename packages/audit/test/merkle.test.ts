@@ -70,3 +70,18 @@ test('rejects out-of-range proof requests', () => {
   assert.throws(() => tree.consistencyProof(2, 1), RangeError)
   assert.equal(verifyInclusion(leafHash(Buffer.from('a')), 0, 0, [], tree.root()), false)
 })
+
+test('truncating undoes appends exactly', () => {
+  const tree = createMerkleTree()
+  for (let i = 0; i < 37; i++) tree.append(leafHash(Buffer.from(`x${i}`)))
+  const root21 = tree.root(21)
+  tree.truncate(21)
+  assert.equal(tree.size, 21)
+  assert.deepEqual(tree.root(), root21)
+  for (let i = 21; i < 30; i++) tree.append(leafHash(Buffer.from(`y${i}`)))
+  const fresh = createMerkleTree()
+  for (let i = 0; i < 21; i++) fresh.append(leafHash(Buffer.from(`x${i}`)))
+  for (let i = 21; i < 30; i++) fresh.append(leafHash(Buffer.from(`y${i}`)))
+  assert.deepEqual(tree.root(), fresh.root())
+  assert.deepEqual(tree.inclusionProof(3), fresh.inclusionProof(3))
+})

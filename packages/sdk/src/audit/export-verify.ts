@@ -4,7 +4,8 @@
 // whole (every line self-consistent but the root differs from the signed
 // one), it reports `rootMismatch` and hands back the recomputed leaf hashes so
 // a caller with access to the live log can bisect with consistency proofs.
-import { createRootAccumulator } from './merkle-tree.ts'
+import { createMerkleTree, createRootAccumulator } from './merkle-tree.ts'
+import { verifyConsistency } from './merkle-verify.ts'
 import { entryLeafHash, type AuditLogEntry } from './entry.ts'
 import { samePublicKey, verifyTreeHead, type SignedTreeHead } from './tree-head.ts'
 
@@ -87,3 +88,26 @@ export async function verifyExport(lines: AsyncIterable<string> | Iterable<strin
   return { ok: true, entries: position, treeHead, ...(options.keepLeafHashes ? { leafHashes: Buffer.concat(hashes) } : {}) }
 }
 
+
+/**
+ * Finds the first bad entry of an export whose entries only fail as a whole,
+ * by bisecting with consistency proofs from the live log: a prefix of k
+ * recomputed leaves is good exactly when its root is consistent with the
+ * trusted (signed) root of size n, so the first bad index is the largest good k.
+ */
+export async function bisectFirstBadIndex(
+  leafHashes: Buffer, size: number, trustedRoot: Uint8Array,
+  consistencyProof: (first: number) => Promise<Buffer[]>,
+): Promise<number> {
+  const tree = createMerkleTree()
+  for (let i = 0; i < size; i++) tree.append(leafHashes.subarray(i * 32, (i + 1) * 32))
+  let good = 0
+  let bad = size
+  while (bad - good > 1) {
+    const mid = Math.floor((good + bad) / 2)
+    const proof = await consistencyProof(mid)
+    if (verifyConsistency(mid, size, tree.root(mid), trustedRoot, proof)) good = mid
+    else bad = mid
+  }
+  return good
+}

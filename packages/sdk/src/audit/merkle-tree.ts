@@ -10,6 +10,8 @@ type Level = { data: Buffer; count: number }
 export type MerkleTree = {
   readonly size: number
   append(leafHash: Uint8Array): number
+  /** Drops leaves back to `size` (undoing appends whose commit failed). */
+  truncate(size: number): void
   leaf(index: number): Buffer
   /** MTH of the first `size` leaves (default: all). */
   root(size?: number): Buffer
@@ -97,6 +99,10 @@ export function createMerkleTree(): MerkleTree {
         k += 1
       }
       return levels[0]!.count - 1
+    },
+    truncate(size) {
+      checkSize(size)
+      for (let k = 0; k < levels.length; k++) levels[k]!.count = Math.floor(size / 2 ** k)
     },
     leaf(index) {
       if (!Number.isInteger(index) || index < 0 || index >= levels[0]!.count) throw new RangeError(`leaf ${index} is out of range`)

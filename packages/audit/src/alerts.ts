@@ -1,0 +1,85 @@
+// What happens when a detector fires: the alert is stored (and listed by
+// `bulwark alerts`), written to the log itself as `alert.raised`, sent to the
+// optional webhook, and its response carried out (an account lock at
+// identity, or an IP/client block published to gateways).
+import { randomUUID } from 'node:crypto'
+import type { AuditSink, Clock, Database, Logger, Metrics } from '@bulwark/core'
+import type { AuditConfig } from './config.ts'
+import type { BlockList } from './blocks.ts'
+import type { Detection } from './detect/types.ts'
+import { postWebhook, type LockAccount } from './responders.ts'
+
+export type ResponseOutcome = { action: string; status: 'done' | 'skipped' | 'failed'; detail?: string }
+
+export type Alert = Detection & { seq: number; id: string; time: string; response?: Detection['response']; outcome?: ResponseOutcome }
+
+type AlertRow = { seq: number; id: string; detector: string; severity: string; key: string; summary: string; time: number; details: string; response: string | null }
+
+export type AlertCenter = {
+  raise(detection: Detection): Promise<Alert>
+  list(after: number, limit: number): Alert[]
+}
+
+export type AlertDeps = { db: Database; clock: Clock; log: Logger; metrics: Metrics; audit: AuditSink; blocks: BlockList; lockAccount?: LockAccount }
+
+export function createAlertCenter(config: AuditConfig, deps: AlertDeps): AlertCenter {
+  const insert = deps.db.prepare('INSERT INTO alerts (id, detector, severity, key, summary, time, details, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq')
+  const setResponse = deps.db.prepare('UPDATE alerts SET response = ? WHERE id = ?')
+  const list = deps.db.prepare('SELECT seq, id, detector, severity, key, summary, time, details, response FROM alerts WHERE seq > ? ORDER BY seq LIMIT ?')
+  const counter = deps.metrics.counter('bulwark_audit_alerts_total', 'Alerts raised by detectors', ['detector', 'severity'])
+  const exempt = new Set(config.blockExemptIps)
+
+  async function respond(alertId: string, detection: Detection): Promise<ResponseOutcome | undefined> {
+    const response = detection.response
+    if (!response) return undefined
+    if (response.kind === 'lock') {
+      const action = `lock account \`${response.user}\` for ${response.seconds}s`
+      if (!config.responses.lockAccounts || !deps.lockAccount) return { action, status: 'skipped', detail: 'account lockout responses are off' }
+      try {
+        await deps.lockAccount(response.user, response.seconds, `audit alert ${alertId}: ${detection.detector}`)
+        return { action, status: 'done' }
+      } catch (error) {
+        return { action, status: 'failed', detail: (error as Error).message.slice(0, 200) }
+      }
+    }
+    const action = `block ${response.target} \`${response.value}\` for ${response.seconds}s`
+    const enabled = response.target === 'ip' ? config.responses.blockIps : config.responses.blockClients
+    if (!enabled) return { action, status: 'skipped', detail: `${response.target} blocks are off` }
+    if (response.target === 'ip' && exempt.has(response.value)) return { action, status: 'skipped', detail: 'address is exempt from blocking' }
+    deps.blocks.add({ kind: response.target, value: response.value, reason: detection.detector, alertId, seconds: response.seconds })
+    return { action, status: 'done' }
+  }
+
+  return {
+    async raise(detection) {
+      const id = `alrt_${randomUUID().replaceAll('-', '')}`
+      const time = deps.clock.now()
+      const { seq } = insert.get(id, detection.detector, detection.severity, detection.key, detection.summary, time, JSON.stringify(detection.details), null) as { seq: number }
+      counter.inc({ detector: detection.detector, severity: detection.severity })
+      deps.log.warn({ alert: id, detector: detection.detector, key: detection.key }, detection.summary)
+      const outcome = await respond(id, detection)
+      if (outcome) setResponse.run(JSON.stringify({ ...detection.response, outcome }), id)
+      const alert: Alert = { ...detection, seq, id, time: new Date(time).toISOString(), ...(outcome ? { outcome } : {}) }
+      deps.audit.emit({
+        type: 'alert.raised', actor: { kind: 'service' }, action: `detect.${detection.detector}`, resource: detection.key,
+        outcome: 'success', reason: detection.detector,
+        details: { alertId: id, severity: detection.severity, response: outcome ? `${outcome.action}: ${outcome.status}` : null },
+      })
+      if (config.webhookUrl) {
+        postWebhook(config.webhookUrl, { alert }).catch((error: unknown) => deps.log.warn({ err: (error as Error).message, alert: id }, 'alert webhook failed'))
+      }
+      return alert
+    },
+    list(after, limit) {
+      return (list.all(after, limit) as AlertRow[]).map((row) => {
+        const response = row.response ? JSON.parse(row.response) as Detection['response'] & { outcome?: ResponseOutcome } : undefined
+        const { outcome, ...rest } = response ?? {}
+        return {
+          seq: row.seq, id: row.id, detector: row.detector, severity: row.severity as Alert['severity'], key: row.key, summary: row.summary,
+          time: new Date(row.time).toISOString(), details: JSON.parse(row.details) as Alert['details'],
+          ...(response ? { response: rest as Detection['response'], outcome } : {}),
+        }
+      })
+    },
+  }
+}

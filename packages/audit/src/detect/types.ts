@@ -1,0 +1,24 @@
+// What a detector sees (one committed event at a time) and what it raises.
+import type { AuditEvent } from '@bulwark/core'
+
+export type Severity = 'low' | 'medium' | 'high'
+
+export type Response =
+  | { kind: 'lock'; user: string; seconds: number }
+  | { kind: 'block'; target: 'ip' | 'client'; value: string; seconds: number }
+
+export type Detection = {
+  detector: string
+  severity: Severity
+  /** What the alert is about (an account, an IP, a client, a service). */
+  key: string
+  summary: string
+  details: Record<string, string | number | boolean | null>
+  response?: Response
+}
+
+export type Detector = {
+  readonly name: string
+  /** `at` is the event's own time in ms (clamped to the clock), so a drained spool is judged by when things happened. */
+  observe(event: AuditEvent, at: number): Detection | undefined
+}

@@ -1,0 +1,50 @@
+// The audit service's SQLite file (synchronous=FULL: a COMMIT returns after
+// fsync, so a batch acknowledged after its commit survives kill -9 and power
+// loss). One row per log entry; `data` holds the exact leaf bytes.
+import { openDatabase, type Database } from '@bulwark/core'
+
+const MIGRATIONS = [
+  `CREATE TABLE entries (
+     seq INTEGER PRIMARY KEY,
+     event_id TEXT NOT NULL UNIQUE,
+     type TEXT NOT NULL,
+     data TEXT NOT NULL,
+     leaf_hash BLOB NOT NULL
+   );
+   CREATE INDEX entries_type ON entries (type, seq);
+   CREATE TABLE tree_heads (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     tree_size INTEGER NOT NULL,
+     root_hash TEXT NOT NULL,
+     timestamp INTEGER NOT NULL,
+     signature TEXT NOT NULL,
+     key_id TEXT NOT NULL
+   );
+   CREATE INDEX tree_heads_size ON tree_heads (tree_size);
+   CREATE TABLE alerts (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     detector TEXT NOT NULL,
+     severity TEXT NOT NULL,
+     key TEXT NOT NULL,
+     summary TEXT NOT NULL,
+     time INTEGER NOT NULL,
+     details TEXT NOT NULL,
+     response TEXT
+   );
+   CREATE TABLE blocks (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     kind TEXT NOT NULL,
+     value TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     alert_id TEXT,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL
+   );`,
+]
+
+export type EntryRow = { seq: number; data: string; leaf_hash: Uint8Array }
+
+export function openAuditStore(path: string): Database {
+  return openDatabase(path, { migrations: MIGRATIONS, synchronous: 'FULL' })
+}

@@ -1,0 +1,84 @@
+// Verification of the live store against what the service itself appended
+// (the in-memory tree, built from leaves as they were committed) and against
+// every signed tree head. Names the first bad index: an edited row, a removed
+// or moved one, one inserted, or the store cut short.
+import type { Database } from '@bulwark/core'
+import { leafHash, verifyTreeHead, type SignedTreeHead } from '@bulwark/sdk/audit'
+import type { AuditLog, Integrity } from './log.ts'
+import type { TreeHeads } from './tree-heads.ts'
+
+export type VerifyReport = {
+  ok: boolean
+  treeSize: number
+  checked: number
+  treeHead?: SignedTreeHead
+  firstBadIndex?: number
+  problem?: string
+}
+
+const CHUNK = 5000
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0
+}
+
+/**
+ * At boot: the rebuilt tree must reproduce the signed heads. Heads only grow,
+ * and once a bad entry is inside a head every later head fails too, so a
+ * binary search finds the first failing head; the bad entry lies between the
+ * previous head's size and its own (one commit).
+ */
+export function checkTreeHeads(log: AuditLog, heads: TreeHeads, publicKeyPem: string): Integrity {
+  const count = heads.count()
+  const matches = (head: SignedTreeHead) => head.treeSize <= log.size && log.tree.root(head.treeSize).toString('hex') === head.rootHash
+  let good = -1
+  let bad = count
+  while (bad - good > 1) {
+    const mid = Math.floor((good + bad) / 2)
+    if (matches(heads.nth(mid)!)) good = mid
+    else bad = mid
+  }
+  const latest = heads.nth(count - 1)
+  if (bad === count) {
+    if (latest && !verifyTreeHead(latest, publicKeyPem)) return { ok: false, problem: 'the latest signed tree head has a bad signature' }
+    return { ok: true }
+  }
+  const failing = heads.nth(bad)!
+  const from = good >= 0 ? heads.nth(good)!.treeSize : 0
+  const when = new Date(failing.timestamp).toISOString()
+  if (!verifyTreeHead(failing, publicKeyPem)) return { ok: false, firstBadIndex: from, problem: `the tree head of size ${failing.treeSize} signed at ${when} was altered` }
+  if (failing.treeSize > log.size && from >= log.size) {
+    return { ok: false, firstBadIndex: log.size, problem: `truncated: a tree head covers ${failing.treeSize} entries, the store holds ${log.size}` }
+  }
+  const last = Math.min(failing.treeSize, log.size) - 1
+  return { ok: false, firstBadIndex: from, upTo: last + 1, problem: from >= last ? `entry ${from} does not match the tree head signed at ${when}` : `entries ${from} to ${last} do not match the tree head signed at ${when}` }
+}
+
+export async function verifyStore(db: Database, log: AuditLog, heads: TreeHeads, publicKeyPem: string): Promise<VerifyReport> {
+  const boot = log.bootIntegrity
+  if (!boot.ok) return { ok: false, treeSize: log.size, checked: 0, ...(boot.firstBadIndex === undefined ? {} : { firstBadIndex: boot.firstBadIndex }), problem: boot.problem }
+  const head = heads.current()
+  const size = head.treeSize
+  const base = { treeSize: size, treeHead: head }
+  if (!verifyTreeHead(head, publicKeyPem) || log.tree.root(size).toString('hex') !== head.rootHash) {
+    return { ...base, ok: false, checked: 0, problem: 'the latest signed tree head does not match the log' }
+  }
+  for (let start = 0; start < size; start += CHUNK) {
+    const end = Math.min(start + CHUNK, size)
+    const rows = log.rows(start, end)
+    for (let i = start, r = 0; i < end; i++, r++) {
+      const row = rows[r]
+      if (!row || row.seq !== i) return { ...base, ok: false, checked: i, firstBadIndex: i, problem: `entry ${i} is missing or out of place in the store` }
+      const expected = log.tree.leaf(i)
+      if (!sameBytes(leafHash(row.data), expected)) return { ...base, ok: false, checked: i, firstBadIndex: i, problem: `entry ${i} was changed` }
+      if (!sameBytes(row.leaf_hash, expected)) return { ...base, ok: false, checked: i, firstBadIndex: i, problem: `entry ${i}: its recorded leaf hash was changed` }
+    }
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  // Synchronous with respect to commits: the tree and the table must hold the same count.
+  const { count } = db.prepare('SELECT COUNT(*) AS count FROM entries').get() as { count: number }
+  if (count !== log.size) {
+    return { ...base, ok: false, checked: size, firstBadIndex: Math.min(log.size, count), problem: `the store holds ${count} entries, the log ${log.size}` }
+  }
+  return { ...base, ok: true, checked: size }
+}
