@@ -19,9 +19,10 @@ import { createAuthorizeStage } from './pipeline/authorize.ts'
 import { createValidateStage } from './pipeline/validate.ts'
 import { createTranslateStage } from './pipeline/translate.ts'
 import { createProxyStage, type UpstreamPeer } from './pipeline/proxy.ts'
-import { createResponseStage } from './pipeline/response.ts'
 import { createPipeline } from './pipeline/run.ts'
 import { registerEdgeRoutes } from './handler.ts'
+import { createClientErrorHandler } from './client-error.ts'
+import { createResponseStage, securityHeaders } from './pipeline/response.ts'
 
 export type GatewayDeps = {
   log: Logger
@@ -109,7 +110,7 @@ export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
   const app = createServiceServer({
     name: 'gateway', log: deps.log, http2: true, bodyLimit: config.limits.maxBodyBytes,
     https: edgeServerOptions(deps.svid, config.tls) as never,
-    fastify: { http2SessionTimeout: config.limits.requestTimeoutMs, connectionTimeout: config.limits.requestTimeoutMs * 2, exposeHeadRoutes: false, routerOptions: { maxParamLength: 8192 } } as never,
+    fastify: { http2SessionTimeout: config.limits.requestTimeoutMs, connectionTimeout: config.limits.requestTimeoutMs * 2, exposeHeadRoutes: false, routerOptions: { maxParamLength: 8192 }, clientErrorHandler: createClientErrorHandler(deps.audit, securityHeaders(config.hsts)) } as never,
   })
   const server = app.server as unknown as { headersTimeout: number; requestTimeout: number; keepAliveTimeout: number; maxHeadersCount: number; setSecureContext(o: object): void }
   server.headersTimeout = config.limits.headersTimeoutMs

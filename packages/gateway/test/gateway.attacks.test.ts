@@ -140,6 +140,8 @@ for (const [name, bytes, expected] of rawCases) {
   test(`refuses ${name}`, async () => {
     const answer = await w.raw(bytes)
     assert.match(answer, expected, answer.slice(0, 300))
+    assert.match(answer, /content-type: application\/problem\+json/i)
+    assert.match(answer, /x-request-id: /i)
     assert.deepEqual(await w.seen(), [])
   })
 }
