@@ -51,7 +51,10 @@ async function startForwarder(ca: TestCa): Promise<{ server: Server; url: string
       if (value === undefined || ['connection', 'host', 'keep-alive', 'transfer-encoding'].includes(name)) continue
       headers[name] = value
     }
-    headers['x-forwarded-for'] = req.socket.remoteAddress ?? '127.0.0.1'
+    // Test-only: lets a test pick the client address the gateway would report.
+    const testIp = req.headers['x-test-client-ip']
+    delete headers['x-test-client-ip']
+    headers['x-forwarded-for'] = typeof testIp === 'string' ? testIp : req.socket.remoteAddress ?? '127.0.0.1'
     headers['x-forwarded-proto'] = 'https'
     headers['x-forwarded-host'] = req.headers.host ?? ''
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD'
@@ -143,10 +146,11 @@ export function createBrowser(fetchImpl: typeof undiciFetch) {
   const cookieHeader = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
   return {
     jar,
+    ip: undefined as string | undefined,
     async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<Response> {
       const response = await fetchImpl(url, {
         method: init.method ?? (init.form ? 'POST' : 'GET'), redirect: 'manual',
-        headers: { cookie: cookieHeader(), ...(init.form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+        headers: { cookie: cookieHeader(), ...(this.ip ? { 'x-test-client-ip': this.ip } : {}), ...(init.form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
         ...(init.form ? { body: new URLSearchParams(init.form).toString() } : {}),
       } as never) as unknown as Response
       store(response)
@@ -169,13 +173,28 @@ export function createBrowser(fetchImpl: typeof undiciFetch) {
 }
 
 export function hiddenField(html: string, name: string): string {
-  const match = new RegExp(`name="${name}" value="([^"]*)"`).exec(html)
-  if (!match) throw new Error(`no field ${name} in page`)
-  return match[1]!.replace(/&#(\d+);/g, (_m, code) => String.fromCharCode(Number(code)))
+  const match = /name="([a-z_]+)" value="([^"]*)"/g
+  for (const m of html.matchAll(match)) if (m[1] === name) return m[2]!.replace(/&#(\d+);/g, (_m, code) => String.fromCharCode(Number(code)))
+  throw new Error(`no field ${name} in page`)
 }
 
 export function formAction(html: string, issuer: string): string {
   const match = /<form method="post" action="([^"]+)"/.exec(html)
   if (!match) throw new Error('no form in page')
   return new URL(match[1]!.replace(/&#(\d+);/g, (_m, code) => String.fromCharCode(Number(code))), issuer).href
+}
+
+/** Drives the login pages: returns the callback URL (with code, state, iss) the browser ends up at. */
+export async function browserLogin(h: Harness, browser: ReturnType<typeof createBrowser>, authorizeUrl: string, redirectPrefix: string,
+  user: { username: string; password: string; totpSecret?: string }, otp?: () => Promise<string>): Promise<string> {
+  let page = await browser.follow(authorizeUrl, redirectPrefix)
+  if (page.url.startsWith(redirectPrefix)) return page.url
+  if (page.response.status !== 200) throw new Error(`login page: ${page.response.status} ${page.body.slice(0, 300)}`)
+  page = await browser.follow(formAction(page.body, h.issuer), redirectPrefix, { form: { csrf: hiddenField(page.body, 'csrf'), username: user.username, password: user.password } })
+  if (page.url.startsWith(redirectPrefix)) return page.url
+  if (page.body.includes('name="otp"') && otp) {
+    page = await browser.follow(formAction(page.body, h.issuer), redirectPrefix, { form: { csrf: hiddenField(page.body, 'csrf'), otp: await otp() } })
+    if (page.url.startsWith(redirectPrefix)) return page.url
+  }
+  throw new Error(`login did not complete: ${page.response.status} ${page.body.slice(0, 400)}`)
 }

@@ -48,9 +48,30 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: IdentityCon
     return String(interaction.params.client_id ?? 'the application')
   }
 
+  /** First-party clients never see a consent screen: their grant is completed here. */
+  async function autoConsent(interaction: Interaction, reply: FastifyReply): Promise<FastifyReply> {
+    const grantId = await completeGrant(interaction)
+    const returnTo = await ctx.provider().interactionResult(reply.request.raw, reply.raw, { consent: { grantId } }, { mergeWithLastSubmission: true })
+    return reply.code(303).header('location', returnTo).header('cache-control', 'no-store').send()
+  }
+
+  async function completeGrant(interaction: Interaction): Promise<string> {
+    const provider = ctx.provider()
+    const grant = (interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined)
+      ?? new provider.Grant({ accountId: interaction.session!.accountId, clientId: interaction.params.client_id })
+    const missing = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> }
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '))
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims)
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '))
+    return await grant.save()
+  }
+
   async function render(interaction: Interaction, reply: FastifyReply, error?: string, username?: string, status = 200): Promise<FastifyReply> {
     const uid = interaction.uid
     const csrf = ctx.csrf(uid)
+    if (interaction.prompt.name === 'consent' && interaction.params.client_id && ctx.clients.get(String(interaction.params.client_id))?.first_party === true) {
+      return autoConsent(interaction, reply)
+    }
     if (interaction.prompt.name === 'consent') {
       const scopes = String(interaction.params.scope ?? '').split(' ').filter(Boolean)
       return html(reply, status, consentPage({ action: `${base(uid)}/consent`, abort: `${base(uid)}/abort`, csrf, clientName: clientName(interaction), scopes }))
@@ -131,7 +152,7 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: IdentityCon
     const accepted = check.valid && check.timeStep !== undefined && (pending.enrolSecret !== undefined || ctx.users.acceptTotpStep(user.id, check.timeStep))
     if (!accepted) {
       const locked = ctx.lockout.fail(keys)
-      emit(ctx, { type: 'mfa.failed', actor: { kind: 'user', id: user.id, ip }, action: 'mfa', outcome: 'failure', reason: check.valid ? 'replayed_code' : 'invalid_code', requestId: String(request.id) })
+      emit(ctx, { type: 'mfa.failed', actor: { kind: 'user', id: user.id, ip }, action: 'mfa', outcome: 'failure', reason: check.replayed || check.valid ? 'replayed_code' : 'invalid_code', requestId: String(request.id) })
       for (const key of locked) emit(ctx, { type: 'account.locked', actor: { kind: 'anonymous', ip }, action: 'lockout', outcome: 'success', resource: key.startsWith('ip:') ? 'ip' : `user:${user.id}`, reason: 'too_many_failures', requestId: String(request.id) })
       return render(interaction, reply, 'That code is not valid.', undefined, 401)
     }
@@ -151,13 +172,7 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: IdentityCon
     if (!interaction) return expired(reply)
     if (!csrfOk(interaction.uid, (request.body ?? {}) as Form)) return html(reply, 403, messagePage('Form expired', 'Reload the page and try again.'))
     if (interaction.prompt.name !== 'consent') return render(interaction, reply)
-    const provider = ctx.provider()
-    const grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : new provider.Grant({ accountId: interaction.session!.accountId, clientId: interaction.params.client_id })
-    const missing = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> }
-    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '))
-    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims)
-    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '))
-    const grantId = await grant.save()
+    const grantId = await completeGrant(interaction)
     emit(ctx, { type: 'consent.granted', actor: { kind: 'user', id: interaction.session?.accountId }, action: 'consent', outcome: 'success', resource: `client:${String(interaction.params.client_id)}`, requestId: String(request.id) })
     return finish(request, reply, { consent: { grantId } })
   })

@@ -5,7 +5,7 @@
 // bound to SPIFFE IDs with certificate-bound tokens, and token exchange.
 import { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
-import { Provider, errors, type KoaContextWithOIDC } from 'oidc-provider'
+import { Provider, errors, interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider'
 import { spiffeIdOfCertificate } from '@bulwark/core'
 import type { IdentityConfig } from '../config.ts'
 import type { UserStore } from '../store/users.ts'
@@ -44,6 +44,21 @@ export function peerCertificatePem(ctx: KoaContextWithOIDC): string | undefined 
 
 function isFirstParty(client: { metadata(): Record<string, unknown> } | undefined): boolean {
   return client?.metadata().first_party === true
+}
+
+/**
+ * oidc-provider always asks native clients for consent (anyone can claim a
+ * loopback redirect). Our first-party native client (`shop-cli`) is exempt;
+ * every other native client still gets the consent screen.
+ */
+function interactionPolicyFor() {
+  const policy = interactionPolicy.base()
+  const consent = policy.get('consent')
+  const original = consent.checks.get('native_client_prompt')
+  consent.checks.remove('native_client_prompt')
+  consent.checks.add(new interactionPolicy.Check('native_client_prompt', original.description, 'interaction_required',
+    (ctx: KoaContextWithOIDC) => (isFirstParty(ctx.oidc.client) ? interactionPolicy.Check.NO_NEED_TO_PROMPT : original.check(ctx))), 0)
+  return policy
 }
 
 export function createProvider(options: ProviderOptions): Provider {
@@ -127,7 +142,7 @@ export function createProvider(options: ProviderOptions): Provider {
       await grant.save()
       return grant
     },
-    interactions: { url: async (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
+    interactions: { policy: interactionPolicyFor(), url: async (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -202,6 +217,20 @@ ${form}<button type="submit" form="op.deviceConfirmForm">Continue</button>
   provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
     return verifyClientSecret(this.clientSecret, actual)
   }
+  // OIDC Core §11 drops offline_access unless prompt=consent; a first-party
+  // client asking for it gets prompt=consent added, and the consent step is
+  // then completed without a screen (interaction/routes.ts autoConsent).
+  provider.use(async (koa, next) => {
+    if (koa.method === 'GET' && koa.path === '/oauth2/authorize') {
+      const query = koa.query as Record<string, unknown>
+      const scope = typeof query.scope === 'string' ? query.scope.split(' ') : []
+      if (scope.includes('offline_access') && query.prompt === undefined && typeof query.client_id === 'string') {
+        const client = await provider.Client.find(query.client_id)
+        if (client && isFirstParty(client as never)) koa.query = { ...query, prompt: 'consent' }
+      }
+    }
+    await next()
+  })
   provider.proxy = true
   provider.maxIpsCount = 1
   provider.use(async (ctx, next) => {

@@ -70,10 +70,10 @@ export function wireProvider(provider: Provider, ctx: IdentityContext, wiring: E
       details: { grantType, scope: body?.scope ?? null },
     })
   })
-  provider.on('grant.error', (koa: KoaContextWithOIDC, err: { error?: string; error_description?: string }) => {
-    const description = err.error_description ?? ''
+  provider.on('grant.error', (koa: KoaContextWithOIDC, err: { error?: string; error_description?: string; error_detail?: string }) => {
+    const description = err.error_detail ?? err.error_description ?? ''
     const type = description.includes('refresh token already used') ? 'token.reused'
-      : description.includes('authorization code already consumed') || description.includes('grant request is invalid') && description.includes('consumed') ? 'code.replayed'
+      : description.includes('authorization code already consumed') ? 'code.replayed'
         : 'token.denied'
     emit(ctx, { type, actor: clientActor(koa), action: `token.${String(koa.oidc?.params?.grant_type ?? 'unknown').split(':').pop()}`, outcome: type === 'token.denied' ? 'failure' : 'denied', reason: err.error ?? 'error', details: { description: description.slice(0, 200) } })
   })

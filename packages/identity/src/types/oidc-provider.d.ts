@@ -66,6 +66,10 @@ declare module 'oidc-provider' {
     ResourceServer: any
   }
 
+  export const interactionPolicy: {
+    base(): any
+    Check: (new (reason: string, description: string, error: string | ((ctx: KoaContextWithOIDC) => unknown), check?: (ctx: KoaContextWithOIDC) => unknown) => any) & { REQUEST_PROMPT: boolean; NO_NEED_TO_PROMPT: boolean }
+  }
   export const errors: Record<string, new (description?: string) => Error & { error: string; error_description?: string; status: number; statusCode: number }>
   export default Provider
 }

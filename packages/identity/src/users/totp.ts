@@ -3,7 +3,7 @@
 import { generateSecret, generateURI, verify } from 'otplib'
 import QRCode from 'qrcode'
 
-export type TotpCheck = { valid: boolean; timeStep?: number }
+export type TotpCheck = { valid: boolean; timeStep?: number; replayed?: boolean }
 
 export function newTotpSecret(): string {
   return generateSecret({ length: 20 })
@@ -20,13 +20,16 @@ export async function totpQrDataUrl(uri: string): Promise<string> {
 /** Verifies `code` at `nowMs`, allowing one step of drift, rejecting steps at or before `lastStep`. */
 export async function checkTotp(secret: string, code: unknown, nowMs: number, lastStep: number | null): Promise<TotpCheck> {
   if (typeof code !== 'string' || !/^\d{6}$/.test(code)) return { valid: false }
-  try {
-    const result = await verify({
-      secret, token: code, epoch: Math.floor(nowMs / 1000), epochTolerance: 30,
-      ...(lastStep !== null ? { afterTimeStep: lastStep } : {}),
-    }) as { valid: boolean; timeStep?: number }
-    return result.valid ? { valid: true, timeStep: result.timeStep } : { valid: false }
-  } catch {
-    return { valid: false }
+  const run = async (after: number | null) => {
+    try {
+      return await verify({ secret, token: code, epoch: Math.floor(nowMs / 1000), epochTolerance: 30, ...(after !== null ? { afterTimeStep: after } : {}) }) as { valid: boolean; timeStep?: number }
+    } catch {
+      return { valid: false }
+    }
   }
+  const result = await run(lastStep)
+  if (result.valid) return { valid: true, timeStep: result.timeStep }
+  // Tell a replay apart from a wrong code (for the audit trail only; both are refused).
+  if (lastStep !== null && (await run(null)).valid) return { valid: false, replayed: true }
+  return { valid: false }
 }
