@@ -4,14 +4,14 @@ import type { AddressInfo } from 'node:net'
 import type { Agent } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import {
-  createHealth, createMemoryAuditSink, createMetrics, createMtlsAgent, createRevocationSet, createSilentLogger,
+  createHealth, createMemoryAuditSink, createMetrics, createMtlsAgent, createLogger, createRevocationSet,
   expectSpiffeId, homePaths, mtlsServerOptions, serviceSpiffeId, systemClock,
   type AuditEvent, type AuditSink, type Clock, type MutableSvidSource,
 } from '@bulwark/core'
 import type { TestCa } from '@bulwark/testkit'
 import type { ComponentRuntime } from '../../src/runtime/index.ts'
 
-export type TestRuntime = ComponentRuntime & { audit: AuditSink & { events: AuditEvent[] }; source: MutableSvidSource; closeAgents(): Promise<void> }
+export type TestRuntime = ComponentRuntime & { logs: string[]; audit: AuditSink & { events: AuditEvent[] }; source: MutableSvidSource; closeAgents(): Promise<void> }
 
 export async function createTestRuntime(options: {
   ca: TestCa
@@ -33,14 +33,17 @@ export async function createTestRuntime(options: {
     getOwnPropertyDescriptor: (_t, name: string) => (options.peers[name] ? { enumerable: true, configurable: true, value: { url: options.peers[name], spiffeId: serviceSpiffeId(td, name) } } : undefined),
   })
   const revocation = createRevocationSet()
+  const logs: string[] = []
+  const log = createLogger({ name: options.name, level: 'debug', destination: { write: (line: string) => { logs.push(line) } } })
   return {
+    logs,
     bootstrap: {
       type: 'bootstrap', component: options.name, home: options.home, trustDomain: td, spiffeId: serviceSpiffeId(td, options.name),
       listen: { host: '127.0.0.1', port: 0 }, caUrl: 'https://127.0.0.1:1', publicUrl: options.publicUrl, svidTtlSeconds: 3600,
       peers: peerInfo, config: options.config ?? {}, demo: options.demo ?? false,
     },
     config: options.config ?? {}, demo: options.demo ?? false,
-    log: createSilentLogger(), metrics: createMetrics(options.name), health: createHealth(), clock: options.clock ?? systemClock,
+    log, metrics: createMetrics(options.name), health: createHealth(), clock: options.clock ?? systemClock,
     svid: source, source, revocation, audit: createMemoryAuditSink(options.name), paths: homePaths(options.home),
     peer(name) {
       const info = peerInfo[name]

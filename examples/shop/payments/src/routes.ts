@@ -1,0 +1,88 @@
+// Payments routes. `/payments/methods` is reached through the gateway
+// (`/api/payments/methods`); `/internal/charges` never is: the `call` policy
+// decides which workload may reach it, and the `payments.charge` policy
+// demands a token whose `act` shows the orders service (token exchange), on a
+// payment method the user owns. The CVC is checked for shape and dropped: it
+// is not stored, logged, audited or returned.
+import type { FastifyInstance } from 'fastify'
+import type { Clock } from '@bulwark/core'
+import { brandOf, luhnValid, notExpired } from './card.ts'
+import { PaymentsErrors } from './errors.ts'
+import type { PaymentsStore, StoredMethod } from './store.ts'
+import type { Transit } from './transit.ts'
+import { ref } from './sdk.ts'
+
+export const schemas = {
+  createMethod: {
+    type: 'object', additionalProperties: false, required: ['cardNumber', 'expMonth', 'expYear', 'cvc'],
+    properties: {
+      cardNumber: { type: 'string', pattern: '^[0-9]{12,19}$' },
+      expMonth: { type: 'integer', minimum: 1, maximum: 12 },
+      expYear: { type: 'integer', minimum: 2000, maximum: 2100 },
+      cvc: { type: 'string', pattern: '^[0-9]{3,4}$' },
+    },
+  },
+  charge: {
+    type: 'object', additionalProperties: false, required: ['paymentMethodId', 'amount', 'currency', 'orderId'],
+    properties: {
+      paymentMethodId: { type: 'string', pattern: '^pm_[A-Za-z0-9_-]{1,64}$' },
+      amount: { type: 'integer', minimum: 1 },
+      currency: { type: 'string', enum: ['USD', 'EUR'] },
+      orderId: { type: 'string', pattern: '^ord_[A-Za-z0-9_-]{1,64}$' },
+    },
+  },
+} as const
+
+type CreateMethod = { cardNumber: string; expMonth: number; expYear: number; cvc: string }
+type ChargeBody = { paymentMethodId: string; amount: number; currency: string; orderId: string }
+
+const publicMethod = (m: StoredMethod) => ({ id: m.id, last4: m.last4, brand: m.brand, expMonth: m.expMonth, expYear: m.expYear, createdAt: m.createdAt })
+const wallet = (owner: string) => ({ uid: { type: 'Wallet', id: owner }, attrs: { owner: ref('User', owner) }, parents: [] })
+
+export type PaymentsRouteDeps = { store: PaymentsStore; transit: Transit; clock: Clock; cardKey: string; maxMethodsPerUser: number; maxChargeAmount: number }
+
+export function registerPaymentsRoutes(app: FastifyInstance, deps: PaymentsRouteDeps): void {
+  const { store } = deps
+  app.post<{ Body: CreateMethod }>('/payments/methods', { schema: { body: schemas.createMethod } }, async (request, reply) => {
+    const owner = request.auth.sub
+    request.authorize('payments.createMethod', { type: 'Wallet', id: owner }, [wallet(owner)])
+    const { cardNumber, expMonth, expYear } = request.body
+    if (!luhnValid(cardNumber)) throw PaymentsErrors.cardInvalid('card number fails the Luhn check')
+    if (!notExpired(expMonth, expYear, deps.clock.now())) throw PaymentsErrors.cardExpired()
+    if (store.countMethods(owner) >= deps.maxMethodsPerUser) throw PaymentsErrors.tooManyMethods(`at most ${deps.maxMethodsPerUser} payment methods per user`)
+    // Bound to the owner: a ciphertext copied to another user's row does not decrypt.
+    const cardCiphertext = await deps.transit.encrypt(deps.cardKey, cardNumber, `pm-owner:${owner}`)
+    const method = store.addMethod({ owner, cardCiphertext, last4: cardNumber.slice(-4), brand: brandOf(cardNumber), expMonth, expYear }, deps.clock.now())
+    request.log.info({ paymentMethodId: method.id }, 'payment method added')
+    return reply.code(201).send(publicMethod(method))
+  })
+
+  app.get('/payments/methods', async (request) => {
+    const owner = request.auth.sub
+    request.authorize('payments.listMethods', { type: 'Wallet', id: owner }, [wallet(owner)])
+    return { items: store.listMethods(owner, deps.maxMethodsPerUser).map(publicMethod) }
+  })
+
+  app.post<{ Body: ChargeBody }>('/internal/charges', { schema: { body: schemas.charge } }, async (request, reply) => {
+    const { paymentMethodId, amount, currency, orderId } = request.body
+    const method = store.getMethod(paymentMethodId)
+    request.authorize('payments.charge', { type: 'PaymentMethod', id: paymentMethodId }, {
+      entities: method ? [{ uid: { type: 'PaymentMethod', id: method.id }, attrs: { owner: ref('User', method.owner) }, parents: [] }] : [],
+      denyAs: 'not-found',
+    })
+    if (!method) throw PaymentsErrors.methodNotFound()
+    if (amount > deps.maxChargeAmount) throw PaymentsErrors.amountTooLarge()
+    const previous = store.chargeForOrder(orderId)
+    if (previous) {
+      if (previous.paymentMethodId !== paymentMethodId || previous.amount !== amount || previous.owner !== method.owner) throw PaymentsErrors.chargeConflict()
+      return reply.code(200).send(previous)
+    }
+    if (!notExpired(method.expMonth, method.expYear, deps.clock.now())) throw PaymentsErrors.cardExpired()
+    // A real processor would receive the card here; proving it decrypts is our stand-in.
+    const card = await deps.transit.decrypt(deps.cardKey, method.cardCiphertext, `pm-owner:${method.owner}`)
+    const status = luhnValid(card) ? 'succeeded' : 'failed'
+    const charge = store.addCharge({ orderId, paymentMethodId, owner: method.owner, amount, currency, status }, deps.clock.now())
+    request.log.info({ chargeId: charge.id, orderId, via: request.auth.callerService }, 'charge recorded')
+    return reply.code(201).send(charge)
+  })
+}

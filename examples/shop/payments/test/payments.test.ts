@@ -1,0 +1,172 @@
+// Payments over real mTLS with the real vault (transit) and default policies:
+// card validation, encryption at rest, the CVC never persisted, own-only
+// listing (BOLA), and the internal charge route reachable only through
+// orders' token exchange.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Agent } from 'undici'
+import { serviceSpiffeId } from '@bulwark/core'
+import { api, startTestPlatform, type TestPlatform, type TestRuntime } from '../../../../packages/sdk/test/service-support/index.ts'
+import { createServiceClient } from '../src/sdk.ts'
+import { createPayments, luhnValid, type Payments } from '../src/index.ts'
+
+const CARD = '4111111111111111'
+const CVC = '8317'
+let p: TestPlatform
+let payments: Payments
+let rt: TestRuntime
+let url: string
+let gateway: Agent
+let catalogPeer: Agent
+let ordersRt: TestRuntime
+
+before(async () => {
+  p = await startTestPlatform({ vault: true })
+  rt = await p.runtime('payments')
+  payments = await createPayments({ cardKey: 'payments-cards', maxMethodsPerUser: 3, maxChargeAmount: 1_000_000 }, { rt, authorizer: p.authorizer })
+  url = await p.serve('payments', payments.app)
+  gateway = await p.client('gateway', 'payments')
+  catalogPeer = await p.client('catalog', 'payments')
+  ordersRt = await p.runtime('orders')
+})
+after(async () => {
+  await p.close()
+  await payments.close()
+})
+
+const token = (sub: string) => p.identity.tokenFor('payments', { sub })
+const future = new Date().getUTCFullYear() + 2
+
+async function addCard(sub: string, card = CARD, cvc = CVC) {
+  return await api(gateway, url, 'POST', '/payments/methods', { token: await token(sub), body: { cardNumber: card, expMonth: 12, expYear: future, cvc } })
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name)
+    return statSync(path).isDirectory() ? filesUnder(path) : [path]
+  })
+}
+
+test('Luhn check', () => {
+  assert.equal(luhnValid('4242424242424242'), true)
+  assert.equal(luhnValid('4242424242424241'), false)
+  assert.equal(luhnValid('79927398713'), false) // too short for a card
+})
+
+test('adds a card: 201 with pm_ id and last4 only', async () => {
+  const res = await addCard('alice')
+  assert.equal(res.status, 201)
+  assert.match(res.body.id, /^pm_/)
+  assert.equal(res.body.last4, '1111')
+  assert.equal(res.body.brand, 'visa')
+  assert.equal(JSON.stringify(res.body).includes(CARD), false)
+  assert.equal('cvc' in res.body, false)
+})
+
+test('refuses bad cards with a 400 and stores nothing', async () => {
+  const before = payments.store.countMethods('mallory')
+  const bad: Array<[Record<string, unknown>, string]> = [
+    [{ cardNumber: '4111111111111112', expMonth: 12, expYear: future, cvc: '123' }, 'BW_PAYMENTS_CARD_INVALID'],
+    [{ cardNumber: CARD, expMonth: 1, expYear: 2020, cvc: '123' }, 'BW_PAYMENTS_CARD_EXPIRED'],
+    [{ cardNumber: CARD, expMonth: 13, expYear: future, cvc: '123' }, 'BW_VALIDATION_FAILED'],
+    [{ cardNumber: CARD, expMonth: 12, expYear: future }, 'BW_VALIDATION_FAILED'],
+    [{ cardNumber: CARD, expMonth: 12, expYear: future, cvc: '12' }, 'BW_VALIDATION_FAILED'],
+    [{ cardNumber: '4111-1111-1111-1111', expMonth: 12, expYear: future, cvc: '123' }, 'BW_VALIDATION_FAILED'],
+    [{ cardNumber: CARD, expMonth: 12, expYear: future, cvc: '123', owner: 'alice' }, 'BW_VALIDATION_FAILED'],
+  ]
+  for (const [body, code] of bad) {
+    const res = await api(gateway, url, 'POST', '/payments/methods', { token: await token('mallory'), body })
+    assert.equal(res.status, 400, JSON.stringify(body))
+    assert.equal(res.body.code, code)
+    assert.equal(JSON.stringify(res.body).includes(CARD), false, 'the problem never echoes the card number')
+  }
+  assert.equal(payments.store.countMethods('mallory'), before)
+})
+
+test('lists only the caller\'s own payment methods (API1:2023 BOLA)', async () => {
+  await addCard('bob', '5555555555554444', '999')
+  const alice = await api(gateway, url, 'GET', '/payments/methods', { token: await token('alice') })
+  const bob = await api(gateway, url, 'GET', '/payments/methods', { token: await token('bob') })
+  assert.deepEqual(alice.body.items.map((m: { last4: string }) => m.last4), ['1111'])
+  assert.deepEqual(bob.body.items.map((m: { last4: string }) => m.last4), ['4444'])
+  assert.equal(bob.body.items[0].brand, 'mastercard')
+})
+
+test('caps payment methods per user (API4:2023)', async () => {
+  for (let i = 0; i < 3; i++) assert.equal((await addCard('carol')).status, 201)
+  const res = await addCard('carol')
+  assert.equal(res.status, 409)
+  assert.equal(res.body.code, 'BW_PAYMENTS_TOO_MANY_METHODS')
+})
+
+async function chargeViaOrders(sub: string, body: Record<string, unknown>) {
+  // What orders does: exchange the token it received (act = gateway) for one addressed to payments.
+  const subjectToken = await p.identity.tokenFor('orders', { sub })
+  return await createServiceClient(ordersRt).callService<any>('payments', { method: 'POST', path: '/internal/charges', body, subjectToken })
+}
+
+test('orders charges a card through token exchange; the act chain shows orders then gateway', async () => {
+  const pm = (await addCard('dave')).body.id
+  const res = await chargeViaOrders('dave', { paymentMethodId: pm, amount: 4500, currency: 'USD', orderId: 'ord_test1' })
+  assert.equal(res.status, 201)
+  assert.equal(res.body.status, 'succeeded')
+  assert.equal(res.body.amount, 4500)
+  const line = rt.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'charge recorded' && l.orderId === 'ord_test1')
+  assert.equal(line?.via, 'orders')
+  // Idempotent per order.
+  const again = await chargeViaOrders('dave', { paymentMethodId: pm, amount: 4500, currency: 'USD', orderId: 'ord_test1' })
+  assert.equal(again.status, 200)
+  assert.equal(again.body.id, res.body.id)
+  const conflict = await chargeViaOrders('dave', { paymentMethodId: pm, amount: 1, currency: 'USD', orderId: 'ord_test1' })
+  assert.equal(conflict.status, 409)
+})
+
+test('a charge on someone else\'s card is a 404, even through orders (BOLA)', async () => {
+  const alicePm = (await api(gateway, url, 'GET', '/payments/methods', { token: await token('alice') })).body.items[0].id
+  const before = rt.audit.events.length
+  const res = await chargeViaOrders('bob', { paymentMethodId: alicePm, amount: 100, currency: 'USD', orderId: 'ord_steal' })
+  assert.equal(res.status, 404)
+  assert.ok(rt.audit.events.slice(before).some((e) => e.type === 'authz.denied' && e.action === 'payments.charge' && e.actor.id === 'bob'))
+  assert.equal(payments.store.chargeForOrder('ord_steal'), undefined)
+})
+
+test('the charge route refuses a token whose act does not show orders, and workloads policy does not allow', async () => {
+  const pm = (await addCard('erin')).body.id
+  const body = { paymentMethodId: pm, amount: 100, currency: 'USD', orderId: 'ord_direct' }
+  // The gateway's own exchanged token (act = gateway): policy payments.charge wants callerService orders.
+  const direct = await api(gateway, url, 'POST', '/internal/charges', { token: await token('erin'), body })
+  assert.ok(direct.status === 403 || direct.status === 404, String(direct.status))
+  // A workload segmentation does not allow.
+  const fromCatalog = await api(catalogPeer, url, 'POST', '/internal/charges', { token: await p.identity.tokenFor('payments', { sub: 'erin', actor: serviceSpiffeId(p.ca.trustDomain, 'catalog') }), body })
+  assert.equal(fromCatalog.status, 403)
+  assert.equal(fromCatalog.body.code, 'BW_PEER_IDENTITY')
+  // orders' mTLS identity with a token exchanged by the gateway (act mismatch) is refused too.
+  const ordersAgent = await p.client('orders', 'payments')
+  const mismatch = await api(ordersAgent, url, 'POST', '/internal/charges', { token: await token('erin'), body })
+  assert.equal(mismatch.status, 401)
+  assert.equal(mismatch.body.code, 'BW_AUTHN_TOKEN_ACTOR')
+  assert.equal(payments.store.chargeForOrder('ord_direct'), undefined)
+})
+
+test('the CVC is never persisted and card numbers never appear in plaintext in any file or log', async () => {
+  payments.store.db.exec('PRAGMA wal_checkpoint(FULL)')
+  const columns = (payments.store.db.prepare('SELECT name FROM pragma_table_info(\'methods\')').all() as Array<{ name: string }>).map((c) => c.name)
+  assert.equal(columns.some((c) => /cvc|cvv|security/i.test(c)), false)
+  const files = filesUnder(p.home)
+  assert.ok(files.some((f) => f.endsWith('payments.db')))
+  assert.ok(files.some((f) => f.endsWith('vault.db')))
+  for (const file of files) {
+    const bytes = readFileSync(file)
+    for (const secret of [CVC, CARD, '5555555555554444']) {
+      assert.equal(bytes.includes(Buffer.from(secret)), false, `${secret} found in ${file}`)
+    }
+  }
+  const rows = payments.store.db.prepare('SELECT card_ciphertext FROM methods').all() as Array<{ card_ciphertext: string }>
+  assert.ok(rows.every((r) => r.card_ciphertext.startsWith('bw:v')))
+  const logs = rt.logs.join('\n')
+  assert.ok(logs.length > 0)
+  for (const secret of [CVC, CARD]) assert.equal(logs.includes(secret), false)
+})
