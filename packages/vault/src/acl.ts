@@ -56,27 +56,33 @@ export function defaultRules(trustDomain: string, shopServices: readonly string[
   ]
 }
 
-/** An Authorizer over local rules: allow when any rule matches principal, action and resource. */
+/** An Authorizer over local rules: allow when any rule matches principal, action and resource. Decisions are memoised (the rules are fixed). */
 export function createRuleAuthorizer(rules: readonly AclRule[], version = 'local'): Authorizer {
+  const memo = new Map<string, AuthzDecision>()
+  function evaluate(principal: string, action: string, resource: string | undefined): AuthzDecision {
+    const service = serviceNameOf(principal)
+    const index = resource === undefined ? -1 : rules.findIndex((rule) => {
+      const needsService = rule.principal.includes('{service}') || rule.resources.some((r) => r.includes('{service}'))
+      if (needsService && (!service || (rule.services && !rule.services.includes(service)))) return false
+      const bind = (s: string) => (service ? s.replaceAll('{service}', service) : s)
+      return rule.actions.some((a) => actionMatches(a, action)) &&
+        globMatch(bind(rule.principal), principal) &&
+        rule.resources.some((r) => globMatch(bind(r), resource))
+    })
+    return Object.freeze({ decision: index >= 0 ? 'allow' : 'deny', reasons: index >= 0 ? [`rule${index}`] : [], errors: [], policyVersion: version })
+  }
   return {
     authorize(request: AuthzRequest): AuthzDecision {
-      const principal = request.principal.id
       const prefix = PREFIX[request.resource.type]
       const resource = prefix ? `${prefix}${request.resource.id}` : undefined
-      const service = serviceNameOf(principal)
-      const reasons: string[] = []
-      if (resource) {
-        rules.forEach((rule, index) => {
-          const needsService = rule.principal.includes('{service}') || rule.resources.some((r) => r.includes('{service}'))
-          if (needsService && (!service || (rule.services && !rule.services.includes(service)))) return
-          const bind = (s: string) => (service ? s.replaceAll('{service}', service) : s)
-          if (!globMatch(bind(rule.principal), principal)) return
-          if (!rule.actions.some((a) => actionMatches(a, request.action.id))) return
-          if (!rule.resources.some((r) => globMatch(bind(r), resource))) return
-          reasons.push(`rule${index}`)
-        })
+      const key = `${request.principal.id}\u0000${request.action.id}\u0000${resource ?? ''}`
+      let decision = memo.get(key)
+      if (!decision) {
+        decision = evaluate(request.principal.id, request.action.id, resource)
+        if (memo.size >= 10_000) memo.clear()
+        memo.set(key, decision)
       }
-      return { decision: reasons.length > 0 ? 'allow' : 'deny', reasons, errors: [], policyVersion: version }
+      return decision
     },
   }
 }

@@ -32,6 +32,8 @@ export const VaultConfigSchema = Type.Object({
   maxVersions: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
   /** Transit plaintext / input size, bytes (before base64). */
   maxTransitBytes: Type.Integer({ minimum: 64, maximum: 1048576, default: 32768 }),
+  /** Opened secret versions kept in memory (verified against the stored bytes on each hit); 0 disables. */
+  readCacheEntries: Type.Integer({ minimum: 0, maximum: 100000, default: 2048 }),
   maxWaitSeconds: Type.Integer({ minimum: 1, maximum: 300, default: 60 }),
   /** Writes committed in one fsync at most. */
   groupCommitMax: Type.Integer({ minimum: 1, maximum: 10000, default: 512 }),

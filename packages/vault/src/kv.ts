@@ -9,8 +9,9 @@ import { AeadError, aadOf, open, seal } from './aead.ts'
 import type { CommitQueue } from './commit-queue.ts'
 import type { Keyring } from './keyring.ts'
 import { VaultErrors } from './errors.ts'
+import { createOpenedCache } from './opened-cache.ts'
 
-export type KvLimits = { maxVersions: number; maxValueBytes: number }
+export type KvLimits = { maxVersions: number; maxValueBytes: number; readCacheEntries: number }
 
 export type SecretData = Record<string, unknown>
 export type SecretVersion = { path: string; version: number; data: SecretData; createdAt: string; createdBy: string; revision: number }
@@ -33,6 +34,8 @@ export function createKvEngine(deps: { db: Database; keyring: Keyring; queue: Co
   const { db, keyring, queue, clock, limits } = deps
   const q = {
     meta: db.prepare('SELECT * FROM kv_meta WHERE path = ?'),
+    read: db.prepare(`SELECT m.current_version, m.revision, v.* FROM kv_meta m
+      LEFT JOIN kv_versions v ON v.path = m.path AND v.version = coalesce(?, m.current_version) WHERE m.path = ?`),
     version: db.prepare('SELECT * FROM kv_versions WHERE path = ? AND version = ?'),
     versions: db.prepare('SELECT version, created_at, created_by, deleted_at, deleted_by, destroyed FROM kv_versions WHERE path = ? ORDER BY version'),
     insertMeta: db.prepare('INSERT INTO kv_meta (path, current_version, max_versions, cas_required, revision, created_at, created_by, updated_at, updated_by) VALUES (?, 0, NULL, 0, 0, ?, ?, ?, ?)'),
@@ -50,6 +53,7 @@ export function createKvEngine(deps: { db: Database; keyring: Keyring; queue: Co
     rewrap: db.prepare('UPDATE kv_versions SET kek_version = ?, wrapped_dek = ? WHERE path = ? AND version = ? AND kek_version = ?'),
   }
   const pendingRewrap = new Set<string>()
+  const cache = createOpenedCache(limits.readCacheEntries)
 
   function meta(path: string): MetaRow | undefined {
     return q.meta.get(path) as MetaRow | undefined
@@ -101,21 +105,26 @@ export function createKvEngine(deps: { db: Database; keyring: Keyring; queue: Co
     },
 
     get(path: string, version?: number): SecretVersion {
-      const m = requireMeta(path)
-      const wanted = version ?? m.current_version
-      const row = requireVersion(path, wanted)
+      const row = q.read.get(version ?? null, path) as (VersionRow & { current_version: number; revision: number; created_at: number | null }) | undefined
+      if (!row) throw notFound(path)
+      const wanted = version ?? row.current_version
+      if (row.version === null || row.version === undefined) throw VaultErrors.notFound(`version ${wanted} of secret \`${path}\` not found`)
       if (row.destroyed) throw VaultErrors.versionDestroyed(`version ${wanted} of secret \`${path}\` is destroyed`)
       if (row.deleted_at !== null) throw VaultErrors.versionDeleted(`version ${wanted} of secret \`${path}\` is deleted`)
-      let data: SecretData
-      try {
-        const dek = unwrapDek(path, wanted, row)
-        data = JSON.parse(open(dek, Buffer.from(row.ciphertext!), contextOf(path, wanted)).toString('utf8')) as SecretData
-      } catch (error) {
-        if (error instanceof AeadError) throw VaultErrors.integrity(`version ${wanted} of \`${path}\` failed authentication`)
-        throw error
+      let data = cache.lookup(path, row)
+      if (!data) {
+        try {
+          const dek = unwrapDek(path, wanted, row)
+          data = Object.freeze(JSON.parse(open(dek, Buffer.from(row.ciphertext!), contextOf(path, wanted)).toString('utf8')) as SecretData)
+          dek.fill(0)
+        } catch (error) {
+          if (error instanceof AeadError) throw VaultErrors.integrity(`version ${wanted} of \`${path}\` failed authentication`)
+          throw error
+        }
+        cache.store(path, row, data)
       }
       if (row.kek_version !== keyring.currentVersion()) lazyRewrap(path, wanted, row.kek_version!)
-      return { path, version: wanted, data, createdAt: iso(row.created_at)!, createdBy: row.created_by, revision: m.revision }
+      return { path, version: wanted, data, createdAt: iso(row.created_at)!, createdBy: row.created_by, revision: row.revision }
     },
 
     async put(path: string, data: SecretData, options: { cas?: number; actor: string }): Promise<{ path: string; version: number; createdAt: string }> {

@@ -95,5 +95,5 @@ test('rotate-kek and rewrap', async () => {
   const version = JSON.parse(rotate.out).kekVersion
   const rewrap = await cli(['rewrap'])
   assert.equal(rewrap.code, 0)
-  assert.match(rewrap.out, new RegExp(`under KEK ${version}`))
+  assert.ok(rewrap.out.includes(`under KEK ${version}`))
 })

@@ -32,7 +32,8 @@ test('swapped rows and flipped bytes in the store are detected, never decrypted'
     db.exec("UPDATE kv_versions SET version = 2 WHERE path = 'a/two' AND version = 1")
     db.exec("UPDATE kv_versions SET version = 1 WHERE path = 'a/two' AND version = 99")
     assert.equal((await op.call('GET', '/v1/kv/data/a/two?version=1')).body.code, 'BW_VAULT_INTEGRITY')
-    // One flipped bit in a ciphertext.
+    // One flipped bit in a ciphertext that was just read (and so is in the read cache).
+    assert.equal((await op.call('GET', '/v1/kv/data/a/one')).body.data.v, 'first')
     const row = db.prepare("SELECT ciphertext FROM kv_versions WHERE path = 'a/one'").get() as { ciphertext: Uint8Array }
     const flipped = Buffer.from(row.ciphertext)
     flipped[15]! ^= 0x01
