@@ -21,7 +21,7 @@ function childEnvironment(): NodeJS.ProcessEnv {
   return env
 }
 
-export function startChild(entry: string, bootstrap: BootstrapMessage, write: (line: string) => void, readyTimeoutMs = 30_000): ChildHandle {
+export function startChild(entry: string, bootstrap: BootstrapMessage, write: (line: string) => void, readyTimeoutMs = 120_000): ChildHandle {
   const child = fork(entry, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: childEnvironment(), execArgv: [] })
   const prefix = `[${bootstrap.component}]`.padEnd(11)
   for (const stream of [child.stdout, child.stderr]) {
