@@ -45,10 +45,13 @@ async function startForwarder(ca: TestCa): Promise<{ server: Server; url: string
   const svid = await ca.issue('forwarder', { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] })
   let upstream = ''
   let agent: Agent | undefined
-  const server = createServer({ key: svid.keyPem, cert: `${svid.certPem.trim()}\n${svid.chainPem.trim()}\n` }, (req, res) => {
+  const server = createServer({ key: svid.keyPem, cert: `${svid.certPem.trim()}\n${svid.chainPem.trim()}\n` }, async (req, res) => {
+    const chunks: Buffer[] = []
+    for await (const chunk of req) chunks.push(chunk as Buffer)
+    const body = Buffer.concat(chunks)
     const headers: Record<string, string | string[]> = {}
     for (const [name, value] of Object.entries(req.headers)) {
-      if (value === undefined || ['connection', 'host', 'keep-alive', 'transfer-encoding'].includes(name)) continue
+      if (value === undefined || ['connection', 'host', 'keep-alive', 'transfer-encoding', 'content-length'].includes(name)) continue
       headers[name] = value
     }
     // Test-only: lets a test pick the client address the gateway would report.
@@ -58,7 +61,7 @@ async function startForwarder(ca: TestCa): Promise<{ server: Server; url: string
     headers['x-forwarded-proto'] = 'https'
     headers['x-forwarded-host'] = req.headers.host ?? ''
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD'
-    undiciRequest(`${upstream}${req.url}`, { method: req.method as 'GET', headers, body: hasBody ? req : undefined, dispatcher: agent })
+    undiciRequest(`${upstream}${req.url}`, { method: req.method as 'GET', headers, body: hasBody ? body : undefined, dispatcher: agent })
       .then(async (response) => {
         const out: Record<string, string | string[]> = {}
         for (const [name, value] of Object.entries(response.headers)) if (value !== undefined && !['connection', 'keep-alive', 'transfer-encoding'].includes(name)) out[name] = value

@@ -79,6 +79,7 @@ export function wireProvider(provider: Provider, ctx: IdentityContext, wiring: E
   })
   for (const event of ['authorization.error', 'introspection.error', 'revocation.error', 'userinfo.error', 'device_authorization.error', 'end_session.error']) {
     provider.on(event, (koa: KoaContextWithOIDC, err: { error?: string }) => {
+      if (err?.error === 'unsupported_token_type') return // JWT access tokens: completed below
       emit(ctx, { type: `${event.split('.')[0]}.failed`, actor: clientActor(koa), action: event.split('.')[0]!, outcome: 'failure', reason: err?.error ?? 'error' })
     })
   }
@@ -89,18 +90,27 @@ export function wireProvider(provider: Provider, ctx: IdentityContext, wiring: E
 
   provider.use(async (koa, next) => {
     await next()
-    if (koa.method !== 'POST' || koa.status !== 200 || !koa.oidc?.client) return
+    // oidc-provider authenticates the client first, then refuses structured tokens (400 unsupported_token_type).
+    const refusedJwt = koa.status === 400 && (koa.body as { error?: string } | undefined)?.error === 'unsupported_token_type'
+    if (koa.method === 'POST' && koa.path === '/oauth2/revoke' && koa.status === 200 && koa.oidc?.client) {
+      emit(ctx, { type: 'token.revoked', actor: clientActor(koa), action: 'token.revoke', outcome: 'success', reason: 'stored_token' })
+    }
+    if (koa.method !== 'POST' || !refusedJwt || !koa.oidc?.client) return
     const client = koa.oidc.client
-    if (koa.path === '/oauth2/introspect' && (koa.body as { active?: boolean })?.active === false) {
-      const payload = await verifyOwnJwt(koa.oidc.params?.token)
+    const payload = await verifyOwnJwt(koa.oidc.params?.token)
+    if (koa.path === '/oauth2/introspect') {
+      koa.status = 200
+      koa.body = { active: false }
       if (!payload || ctx.revocations.isRevoked(payload as never)) return
+      // Public clients may only look at their own tokens (oidc-provider's default policy).
       if (client.metadata().token_endpoint_auth_method === 'none' && payload.client_id !== client.clientId) return
       koa.body = { ...payload, active: true, token_type: 'Bearer' }
     } else if (koa.path === '/oauth2/revoke') {
-      const payload = await verifyOwnJwt(koa.oidc.params?.token)
-      const ours = payload && payload.client_id === client.clientId && payload.jti && payload.exp
+      koa.status = 200
+      koa.body = ''
+      const ours = payload !== undefined && payload.client_id === client.clientId && typeof payload.jti === 'string' && typeof payload.exp === 'number'
       if (ours) ctx.revocations.publish('jti', String(payload.jti), Math.max(60, payload.exp! - Math.floor(Date.now() / 1000) + 60))
-      emit(ctx, { type: 'token.revoked', actor: clientActor(koa), action: 'token.revoke', outcome: 'success', reason: ours ? 'jwt_access_token' : 'stored_token' })
+      emit(ctx, { type: 'token.revoked', actor: clientActor(koa), action: 'token.revoke', outcome: ours ? 'success' : 'failure', reason: ours ? 'jwt_access_token' : 'not_revocable_by_client' })
     }
   })
 }
