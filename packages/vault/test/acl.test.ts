@@ -111,3 +111,11 @@ test('an authorizer that throws denies (fail closed)', async () => {
   const principal = { spiffeId: 'spiffe://td/operator/admin', kind: 'operator' as const, actor: { kind: 'operator' as const } }
   assert.equal(access.isAllowed(principal, 'kv.read', { type: 'Secret', id: 'a' }), false)
 })
+
+test('a forbidden operator route looks exactly like a route that does not exist', async () => {
+  const forbidden = await users.call('POST', '/v1/sys/rotate-kek')
+  const missing = await users.call('POST', '/v1/sys/no-such-route')
+  assert.equal(forbidden.status, missing.status)
+  assert.equal(forbidden.body.code, missing.body.code)
+  assert.equal(forbidden.body.detail.replace('rotate-kek', 'X'), missing.body.detail.replace('no-such-route', 'X'))
+})

@@ -1,18 +1,17 @@
 // Operator routes for the key hierarchy: rotate the KEK, rewrap everything
 // still under an older one, rotate every transit key (incident response).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { Database } from '@bulwark/core'
+import { CoreErrors, type Database } from '@bulwark/core'
 import type { Access } from '../access.ts'
 import type { Keyring } from '../keyring.ts'
 import type { KvEngine } from '../kv.ts'
 import type { TransitEngine } from '../transit.ts'
-import { VaultErrors } from '../errors.ts'
 
 export function registerSystemRoutes(app: FastifyInstance, deps: { db: Database; keyring: Keyring; kv: KvEngine; transit: TransitEngine; access: Access }): void {
   const { access, keyring, kv, transit } = deps
   const guard = (request: FastifyRequest, action: string, id: string) => {
     const principal = access.principalOf(request)
-    access.check(request, principal, action, { type: 'VaultSystem', id }, () => VaultErrors.notFound(`no route for \`${request.method} ${request.url.split('?')[0]}\``))
+    access.check(request, principal, action, { type: 'VaultSystem', id }, () => CoreErrors.notFound(`no route for \`${request.method} ${request.url.split('?')[0]!.slice(0, 200)}\``))
     return principal
   }
 
