@@ -1,0 +1,83 @@
+// `bulwark ca issue` / `ca list` against a real CA, through the real CLI entry point.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { X509Certificate, createPrivateKey } from 'node:crypto'
+import { join, resolve } from 'node:path'
+import { defaultPlatformConfig, serviceSpiffeId, spiffeIdOfCertificate } from '@bulwark/core'
+import { tempDir } from '@bulwark/testkit'
+import { startHarness, TD, type Harness } from './helpers.ts'
+import { run } from '../../cli/src/commands/ca.ts'
+import { createCliContext } from '../../cli/src/context.ts'
+import { UsageError } from '../../cli/src/args.ts'
+
+const exec = promisify(execFile)
+const MAIN = resolve(import.meta.dirname, '../../cli/src/main.ts')
+
+let h: Harness
+before(async () => {
+  h = await startHarness()
+  const config = defaultPlatformConfig()
+  config.trustDomain = TD
+  config.components.ca!.port = Number(new URL(h.url).port)
+  writeFileSync(h.paths.config, JSON.stringify(config))
+})
+after(async () => { await h.close() })
+
+async function bulwark(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [MAIN, '--home', h.paths.home, ...args], { timeout: 30_000 })
+    return { code: 0, stdout, stderr }
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string }
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
+  }
+}
+
+test('ca issue writes a 0600 key, a chained certificate for the service and the bundle', async () => {
+  using out = tempDir()
+  const res = await bulwark('--json', 'ca', 'issue', '--service', 'reports', '--out', out.path)
+  assert.equal(res.code, 0, res.stderr)
+  const summary = JSON.parse(res.stdout) as { spiffeId: string; serial: string }
+  assert.equal(summary.spiffeId, serviceSpiffeId(TD, 'reports'))
+  assert.equal(statSync(join(out.path, 'key.pem')).mode & 0o777, 0o600)
+  const [leafPem, interPem] = readFileSync(join(out.path, 'cert.pem'), 'utf8').split(/(?=-----BEGIN CERTIFICATE-----)/)
+  const leaf = new X509Certificate(leafPem!)
+  const root = new X509Certificate(readFileSync(join(out.path, 'bundle.pem')))
+  assert.equal(spiffeIdOfCertificate(leaf), summary.spiffeId)
+  assert.ok(leaf.verify(new X509Certificate(interPem!).publicKey))
+  assert.ok(new X509Certificate(interPem!).verify(root.publicKey))
+  assert.ok(leaf.checkPrivateKey(createPrivateKey(readFileSync(join(out.path, 'key.pem')))))
+  assert.equal(h.audit.events.filter((e) => e.type === 'cert.issued' && e.details?.via === 'issue').at(-1)?.actor.kind, 'operator')
+
+  const again = await bulwark('ca', 'issue', '--service', 'reports', '--out', out.path)
+  assert.equal(again.code, 1, 'refuses to overwrite without --force')
+  assert.match(again.stderr, /exists/)
+
+  const listed = await bulwark('ca', 'list', '--json', '--service', 'reports')
+  assert.equal(listed.code, 0, listed.stderr)
+  const certs = (JSON.parse(listed.stdout) as { certs: Array<{ serial: string; via: string }> }).certs
+  assert.deepEqual(certs.map((c) => [c.serial, c.via]), [[summary.serial, 'issue']])
+  const table = await bulwark('ca', 'list')
+  assert.equal(table.code, 0)
+  assert.match(table.stdout, /^SERIAL\s+SPIFFE ID/)
+  assert.ok(table.stdout.includes(summary.serial))
+})
+
+test('ca commands exit 2 on bad usage and 1 when the CA refuses', async () => {
+  using out = tempDir()
+  assert.equal((await bulwark('ca', 'issue', '--service', 'Bad Name', '--out', out.path)).code, 2)
+  const errors: string[] = []
+  const ctx = createCliContext({ home: h.paths.home, json: false, out: () => {}, err: (t) => errors.push(t) })
+  try {
+    for (const args of [['issue', '--service', 'orders'], ['frobnicate'], [], ['list', '--bogus'], ['list', '--limit', '0']]) {
+      await assert.rejects(run(args, ctx), UsageError, args.join(' '))
+    }
+    await assert.rejects(run(['issue', '--service', 'ca', '--out', out.path], ctx), /BW_CA_SPIFFE_ID_INVALID/)
+    assert.equal(statSync(out.path).isDirectory(), true)
+  } finally {
+    await ctx.close()
+  }
+})
