@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { Agent, request as undiciRequest, fetch as undiciFetch } from 'undici'
 import * as client from 'openid-client'
 import { createLogger, createManualClock, createMemoryAuditSink, createMtlsAgent, createSilentLogger, expectSpiffeId, loadConfig, serviceSpiffeId } from '@bulwark/core'
-import { createTestCa, tempDir, type TestCa } from '@bulwark/testkit'
+import { createTestCa, freePort, tempDir, type TestCa } from '@bulwark/testkit'
 import { createIdentity, type Identity } from '../src/identity.ts'
 import { IdentityConfigSchema, type IdentityConfig } from '../src/config.ts'
 import { seedDemo, type DemoCredentials } from '../src/seed.ts'
@@ -88,13 +88,14 @@ export async function startHarness(overrides: Partial<IdentityConfig> = {}): Pro
   const audit = createMemoryAuditSink('identity')
   const config = loadConfig(IdentityConfigSchema, { value: { argon2: FAST_ARGON2, ...overrides } })
   const svid = await ca.source('identity')
+  const port = await freePort()
+  const url = `https://127.0.0.1:${port}`
   const identity = createIdentity(config, {
+    internalUrl: url,
     log: process.env.IDENTITY_TEST_LOG ? createLogger({ name: 'identity', level: 'debug' }) : createSilentLogger(), audit, svid, clock, issuer: forwarder.url, trustDomain: ca.trustDomain,
     database: join(dir.path, 'identity.db'), masterKey: randomBytes(32),
   })
-  await identity.app.listen({ host: '127.0.0.1', port: 0 })
-  const { port } = identity.app.server.address() as AddressInfo
-  const url = `https://127.0.0.1:${port}`
+  await identity.app.listen({ host: '127.0.0.1', port })
   const identityId = serviceSpiffeId(ca.trustDomain, 'identity')
   const gatewayAgent = createMtlsAgent(await ca.source('gateway'), { verifyPeer: expectSpiffeId(identityId) })
   forwarder.setUpstream(url, gatewayAgent)
