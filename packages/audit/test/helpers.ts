@@ -28,7 +28,7 @@ export type Harness = {
   close(): Promise<void>
 }
 
-export type StartOptions = { ca?: TestCa; dir?: string; clock?: ReturnType<typeof createManualClock>; lockAccount?: LockAccount; config?: Record<string, unknown> }
+export type StartOptions = { port?: number; ca?: TestCa; dir?: string; clock?: ReturnType<typeof createManualClock>; lockAccount?: LockAccount; config?: Record<string, unknown> }
 
 export async function startAudit(options: StartOptions = {}): Promise<Harness> {
   const ca = options.ca ?? await createTestCa()
@@ -42,7 +42,7 @@ export async function startAudit(options: StartOptions = {}): Promise<Harness> {
     trustDomain: ca.trustDomain, dataDir: dir, https: mtlsServerOptions(source), lockAccount: options.lockAccount,
   })
   attachMtls(service.app.server as never, source)
-  await service.app.listen({ host: '127.0.0.1', port: 0 })
+  await service.app.listen({ host: '127.0.0.1', port: options.port ?? 0 })
   const url = `https://127.0.0.1:${(service.app.server.address() as { port: number }).port}`
   const agents: Agent[] = []
   let stopped = false

@@ -1,13 +1,20 @@
-// Canonical JSON for audit entries: object keys sorted, no whitespace, so the
-// bytes that are hashed into the Merkle tree do not depend on how a line was
-// formatted, only on what it says.
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    const text = JSON.stringify(value)
-    if (text === undefined) throw new TypeError('canonicalJson: value is not representable in JSON')
-    return text
+// Canonical JSON for audit entries: object keys sorted (code-unit order; as
+// in any JavaScript engine, integer-like keys come first in numeric order),
+// undefined members dropped, no whitespace. The bytes hashed into the Merkle
+// tree so depend only on what an entry says, not on how a line was formatted.
+function sorted(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value
+  if (Array.isArray(value)) return value.map((item) => (item === undefined ? null : sorted(item)))
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(value).sort()) {
+    const member = (value as Record<string, unknown>)[key]
+    if (member !== undefined) out[key] = sorted(member)
   }
-  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item === undefined ? null : item)).join(',')}]`
-  const keys = Object.keys(value).filter((key) => (value as Record<string, unknown>)[key] !== undefined).sort()
-  return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`).join(',')}}`
+  return out
+}
+
+export function canonicalJson(value: unknown): string {
+  const text = JSON.stringify(sorted(value))
+  if (text === undefined) throw new TypeError('canonicalJson: value is not representable in JSON')
+  return text
 }

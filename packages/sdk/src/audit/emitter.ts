@@ -86,13 +86,13 @@ export function createAuditEmitter(options: AuditEmitterOptions): AuditEmitter {
   }
 
   async function drainSpool(): Promise<boolean> {
-    const pending = await spool.read()
+    const { events: pending, end, skipped } = await spool.read()
     for (let i = 0; i < pending.length; i += batchSize) {
       const slice = pending.slice(i, i + batchSize)
       if ((await send(slice.map((p) => p.event))) === 'retry') return false
       await spool.advance(slice[slice.length - 1]!.end, slice.length)
     }
-    if (pending.length === 0 && spool.depth > 0) await spool.advance(Number.MAX_SAFE_INTEGER, spool.depth)
+    await spool.advance(end, skipped)
     return true
   }
 

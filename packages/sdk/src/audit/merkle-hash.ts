@@ -12,8 +12,9 @@ export function sha256(data: Uint8Array): Buffer {
 }
 
 export function leafHash(data: Uint8Array | string): Buffer {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
-  return sha256(Buffer.concat([LEAF_PREFIX, bytes]))
+  // For text, U+0000 encodes as the single byte 0x00: one hashing call, no copies.
+  if (typeof data === 'string') return hash('sha256', `\u0000${data}`, 'buffer')
+  return sha256(Buffer.concat([LEAF_PREFIX, data]))
 }
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {

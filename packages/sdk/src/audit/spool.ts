@@ -10,8 +10,8 @@ import type { AuditEvent } from '@bulwark/core'
 export type Spool = {
   readonly depth: number
   append(events: readonly AuditEvent[]): Promise<void>
-  /** Events not yet drained, each with the byte offset just past its line. */
-  read(): Promise<Array<{ event: AuditEvent; end: number }>>
+  /** Events not yet drained, each with the byte offset just past its line; `end` is past the last complete line (torn lines skipped). */
+  read(): Promise<{ events: Array<{ event: AuditEvent; end: number }>; end: number; skipped: number }>
   /** Marks everything up to byte `offset` as delivered. */
   advance(offset: number, count: number): Promise<void>
 }
@@ -44,9 +44,10 @@ export function createSpool(path: string, onDepth: (depth: number) => void = () 
       onDepth(depth)
     },
     async read() {
-      if (!existsSync(path)) return []
+      if (!existsSync(path)) return { events: [], end: offset, skipped: 0 }
       const buffer = await readFile(path)
       const out: Array<{ event: AuditEvent; end: number }> = []
+      let skipped = 0
       let start = offset
       while (start < buffer.length) {
         const newline = buffer.indexOf(10, start)
@@ -57,10 +58,10 @@ export function createSpool(path: string, onDepth: (depth: number) => void = () 
         try {
           out.push({ event: JSON.parse(text) as AuditEvent, end: start })
         } catch {
-          // a torn line; skip
+          skipped += 1 // a line torn by a crash: never acknowledged by anyone
         }
       }
-      return out
+      return { events: out, end: start, skipped }
     },
     async advance(to, count) {
       offset = to
