@@ -7,7 +7,7 @@ import { GatewayErrors } from './errors.ts'
 export type RequestTarget = { path: string; query: string; segments: string[] }
 
 const PCHAR = /^[A-Za-z0-9._~!$&'()*+,;=:@%-]*$/
-const QUERY = /^[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$/
+const QUERY = /^[A-Za-z0-9._~!$&'()*+,;=:@%/?[\]{}|^-]*$/
 const ESCAPE = /%(?![0-9A-Fa-f]{2})/
 // Encoded `/`, `\`, `.`, `%` (double encoding) and NUL/control bytes.
 const DANGEROUS_ESCAPE = /%(2f|5c|2e|25|0[0-9a-f]|1[0-9a-f]|7f)/i

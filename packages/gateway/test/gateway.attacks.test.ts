@@ -122,7 +122,7 @@ for (const [path, status] of pathCases) {
   test(`refuses the path trick ${JSON.stringify(path)} with ${status}`, async () => {
     const token = await w.token()
     const answer = await w.raw(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`)
-    assert.match(answer, new RegExp(`^HTTP/1.1 ${status} `), answer.slice(0, 200))
+    assert.ok(answer.startsWith(`HTTP/1.1 ${status} `), answer.slice(0, 200))
     assert.match(answer, /x-request-id: /i)
     assert.deepEqual(await w.seen(), [])
   })
