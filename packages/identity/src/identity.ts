@@ -53,6 +53,8 @@ export type IdentityDeps = {
 export type Identity = {
   app: FastifyInstance
   context: IdentityContext
+  /** Purges expired records and drops retired signing keys past their grace period (runs every minute). */
+  maintain(): void
   close(): Promise<void>
 }
 
@@ -145,10 +147,14 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
   })
   app.register(async (scope) => registerAdminRoutes(scope, context))
 
+  function maintain(): void {
+    purgeExpired(db, clock.now())
+    db.prepare('DELETE FROM grant_jtis WHERE exp <= ?').run(Math.floor(clock.now() / 1000))
+    if (keys.prune()) build()
+  }
   const maintenance = setInterval(() => {
     try {
-      purgeExpired(db, clock.now())
-      if (keys.prune()) build()
+      maintain()
     } catch (error) {
       deps.log.error({ err: error }, 'identity maintenance failed')
     }
@@ -165,6 +171,7 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
   return {
     app,
     context,
+    maintain,
     async close() {
       clearInterval(maintenance)
       revocations.close()

@@ -23,6 +23,8 @@ export type Harness = {
   audit: ReturnType<typeof createMemoryAuditSink>
   clock: ReturnType<typeof createManualClock>
   demo: DemoCredentials
+  dbPath: string
+  credentialsPath: string
   /** fetch for browsers and public clients: through the forwarder, trusting the test root. */
   publicFetch: typeof undiciFetch
   /** fetch presenting a workload's SVID straight to identity. */
@@ -107,10 +109,11 @@ export async function startHarness(overrides: Partial<IdentityConfig> = {}): Pro
     agents.push(agent)
     return agent
   }
-  const demo = (await seedDemo(identity.context, join(dir.path, 'demo-credentials.json')))!
+  const credentialsPath = join(dir.path, 'demo-credentials.json')
+  const demo = (await seedDemo(identity.context, credentialsPath))!
 
   return {
-    ca, identity, url, issuer: forwarder.url, audit, clock, demo, publicFetch,
+    ca, identity, url, issuer: forwarder.url, audit, clock, demo, publicFetch, dbPath: join(dir.path, 'identity.db'), credentialsPath,
     async workloadFetch(name) { return fetchWith(await agentFor(name)) },
     async operatorFetch() { return fetchWith(await agentFor(`spiffe://${ca.trustDomain}/operator/admin`)) },
     async rp(clientId, auth = client.None(), metadata = {}) {
