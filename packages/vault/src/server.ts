@@ -81,6 +81,14 @@ export async function createVault(config: VaultConfig, deps: VaultDeps): Promise
   registerTransitRoutes(app, { transit, access, maxTransitBytes: config.maxTransitBytes })
   registerSystemRoutes(app, { db, keyring, kv, transit, access })
   deps.health?.addCheck('store', () => db.raw.isOpen, { critical: true })
+  if (deps.metrics) {
+    const requests = deps.metrics.counter('bulwark_vault_requests_total', 'Vault requests by route and status', ['route', 'status'])
+    const commits = deps.metrics.gauge('bulwark_vault_group_commits', 'Group commits since start')
+    app.addHook('onResponse', async (request, reply) => {
+      requests.inc({ route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) })
+      commits.set(queue.batches)
+    })
+  }
 
   let closed = false
   return {
