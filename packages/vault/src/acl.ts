@@ -51,7 +51,8 @@ export function defaultRules(trustDomain: string, shopServices: readonly string[
       { principal: `spiffe://${td}/svc/{service}`, services: [...shopServices], actions: ['kv.read', 'kv.list', 'kv.metadata'], resources: ['secret:shop/{service}/**'] },
       { principal: `spiffe://${td}/svc/{service}`, services: [...shopServices], actions: use, resources: ['transit:shop-*'] },
     ] : []),
-    { principal: `spiffe://${td}/svc/{service}`, actions: ['kv.read', 'kv.list', 'kv.metadata'], resources: ['secret:svc/{service}/**'] },
+    // A service's own space: it may keep secrets it generates itself (cookie keys, peppers).
+    { principal: `spiffe://${td}/svc/{service}`, actions: ['kv.read', 'kv.list', 'kv.metadata', 'kv.write', 'kv.delete'], resources: ['secret:svc/{service}/**'] },
     { principal: `spiffe://${td}/svc/{service}`, actions: use, resources: ['transit:{service}', 'transit:{service}-*'] },
   ]
 }

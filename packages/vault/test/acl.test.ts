@@ -119,3 +119,31 @@ test('a forbidden operator route looks exactly like a route that does not exist'
   assert.equal(forbidden.body.code, missing.body.code)
   assert.equal(forbidden.body.detail.replace('rotate-kek', 'X'), missing.body.detail.replace('no-such-route', 'X'))
 })
+
+test('a rules file replaces the defaults; config with unknown keys is refused', async () => {
+  const { writeFileSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const { tempDir } = await import('@bulwark/testkit')
+  const { loadVaultConfig } = await import('../src/config.ts')
+  using dir = tempDir('bulwark-vault-rules-')
+  const file = join(dir.path, 'rules.json')
+  writeFileSync(file, JSON.stringify({ rules: [{ principal: 'spiffe://*/svc/orders', actions: ['kv.read'], resources: ['secret:shared/*'] }] }))
+  const custom = await startVault({ rulesFile: file })
+  try {
+    const customOp = await custom.operator()
+    const customOrders = await custom.client('orders')
+    assert.equal((await customOp.call('PUT', '/v1/kv/data/shared/x', { data: { a: 1 } })).status, 404, 'operators get nothing the rules do not grant')
+    await custom.vault.kv.put('shared/x', { a: 1 }, { actor: 'test' })
+    assert.equal((await customOrders.call('GET', '/v1/kv/data/shared/x')).status, 200)
+    assert.equal((await customOrders.call('GET', '/v1/kv/data/shared/x/y')).status, 404)
+  } finally {
+    await custom.close()
+  }
+  assert.throws(() => loadVaultConfig({ maxVersions: 0, bogus: true }, {}), (error: Error & { issues?: unknown[] }) => error.issues?.length === 2)
+})
+
+test('a service keeps its own secrets under svc/<self>/', async () => {
+  const gateway = await h.client('gateway')
+  assert.equal((await gateway.call('PUT', '/v1/kv/data/svc/gateway/cookie', { data: { k: 'v' } })).status, 200)
+  assert.equal((await gateway.call('PUT', '/v1/kv/data/svc/identity/cookie', { data: { k: 'v' } })).status, 404)
+})
