@@ -3,7 +3,8 @@
 // user, which the audit service's detectors may also do.
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { requirePeer, parseSpiffeId } from '@bulwark/core'
+import { CoreErrors, requirePeer, parseSpiffeId } from '@bulwark/core'
+import { isProxied } from '../http/forwarded.ts'
 import type { IdentityContext } from '../context.ts'
 import { emit } from '../context.ts'
 import { IdentityErrors } from '../errors.ts'
@@ -44,6 +45,10 @@ const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }) }
 const Feed = Type.Object({ after: Type.Integer({ minimum: 0, default: 0 }), wait: Type.Integer({ minimum: 0, maximum: 60, default: 0 }) }, { additionalProperties: false })
 
 export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext): void {
+  // Proxied (public) traffic never reaches the admin API, even though the gateway's SVID carries it.
+  app.addHook('onRequest', async (request) => {
+    if (isProxied(request)) throw CoreErrors.notFound(`no route for \`${request.method} ${request.url.split('?')[0]!.slice(0, 200)}\``)
+  })
   const td = ctx.trustDomain
   const isOperator = (id: string) => parseSpiffeId(id)?.trustDomain === td && parseSpiffeId(id)!.path.startsWith('/operator/')
   const isService = (id: string) => parseSpiffeId(id)?.trustDomain === td && /^\/svc\/[a-z][a-z0-9-]{0,31}$/.test(parseSpiffeId(id)!.path)
