@@ -66,7 +66,7 @@ function denyPeer(audit: AuditSink, request: FastifyRequest, service: string, re
  */
 export async function createSecureService(rt: ComponentRuntime, options: SecureServiceOptions = {}): Promise<SecureService> {
   const service = options.name ?? rt.bootstrap.component
-  const ownAuthorizer = options.authorizer ? undefined : await loadPolicyAuthorizer(rt)
+  const ownAuthorizer = options.authorizer ? undefined : loadPolicyAuthorizer(rt)
   const authorizer: Authorizer = options.authorizer ?? ownAuthorizer!
   let revocations: RevocationFeed | undefined
   let verifier = options.verifier

@@ -23,7 +23,9 @@ export type TokenVerifierOptions = {
 
 export type TokenVerifier = (token: string, peerSpiffeId: string | undefined) => Promise<AuthContext>
 
+// RFC 8176 method values that are a second factor, and identity's MFA `acr`.
 const MFA_METHODS = new Set(['mfa', 'otp', 'totp', 'hwk', 'swk', 'sms', 'webauthn'])
+const MFA_ACR = 'urn:bulwark:mfa'
 
 function stringList(value: unknown): string[] {
   if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string')
@@ -95,7 +97,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       clientId,
       roles,
       scopes: stringList(payload.scope),
-      mfa: stringList(payload.amr).some((m) => MFA_METHODS.has(m)),
+      mfa: stringList(payload.amr).some((m) => MFA_METHODS.has(m)) || payload.acr === MFA_ACR,
       act,
       callerService,
       principal: { type: isClient ? 'Client' : 'User', id: sub },
