@@ -22,7 +22,7 @@ export const DEFAULT_ROUTES: readonly RouteInput[] = [
   { id: 'users.getMe', path: '/api/users/me', methods: ['GET'], upstream: 'users', action: 'users.getMe', ...api },
   {
     id: 'users.updateMe', path: '/api/users/me', methods: ['PATCH'], upstream: 'users', action: 'users.updateMe', refuseUnknownFields: true, ...api,
-    body: { type: 'object', properties: { displayName: { type: 'string', maxLength: 200 }, email: { type: 'string', maxLength: 320 }, address: { type: ['string', 'object'] } } },
+    body: { type: 'object', properties: { displayName: { type: 'string', maxLength: 200 }, email: { type: 'string', maxLength: 320 }, address: { type: ['string', 'object'], maxLength: 500, additionalProperties: true } } },
   },
   { id: 'users.deleteMe', path: '/api/users/me', methods: ['DELETE'], upstream: 'users', action: 'users.deleteMe', ...api },
   { id: 'users.exportMe', path: '/api/users/me/export', methods: ['GET'], upstream: 'users', action: 'users.exportMe', ...api },

@@ -133,6 +133,13 @@ export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
   }
   const peerHealth = startPeerHealth({ names: deps.healthPeers ?? [], peer: deps.peer, intervalMs: config.health.pollIntervalMs, log: deps.log })
 
+  let closed = false
+  app.addHook('onClose', async () => {
+    closed = true
+    stopRotation()
+    peerHealth.stop()
+    for (const feed of feeds) feed.stop()
+  })
   registerEdgeRoutes(app, {
     config, deps, beforeBody, afterBody, peerHealth,
     routes: () => routes,
@@ -148,10 +155,7 @@ export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
     keys, revocations, blocks,
     get exchanges() { return translate.exchanges },
     async close() {
-      stopRotation()
-      peerHealth.stop()
-      for (const feed of feeds) feed.stop()
-      await app.close()
+      if (!closed) await app.close()
     },
   }
 }

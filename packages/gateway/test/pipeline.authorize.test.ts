@@ -46,6 +46,30 @@ test('the Cedar request names principal, action, resource and context', () => {
   assert.deepEqual(request.principal, { type: 'User', id: 'alice' })
   assert.deepEqual(request.action, { type: 'Action', id: 'orders.get' })
   assert.deepEqual(request.resource, { type: 'Route', id: 'orders.get' })
-  assert.deepEqual(request.context?.params, { id: 'o1' })
+  assert.deepEqual(request.context, { authenticated: true, mfa: false, scopes: ['s'], method: 'GET', path: '/api/orders/o1', ip: { __extn: { fn: 'ip', arg: '127.0.0.1' } } })
   assert.deepEqual(request.entities?.find((e) => e.uid.type === 'User')?.parents, [{ type: 'Role', id: 'customer' }, { type: 'Role', id: 'admin' }])
+})
+
+test('the client address reaches Cedar as an ipaddr', async () => {
+  const route = routeOf({ action: 'catalog.listProducts', public: true })
+  assert.equal(await outcome(() => stage.run(makeReq(), makeCtx({ route, clientIp: '192.0.2.9' }))), 'BW_AUTHZ_DENIED')
+  assert.equal(await outcome(() => stage.run(makeReq(), makeCtx({ route, clientIp: '198.51.100.9' }))), 'ok')
+})
+
+test('the policy service\'s own gateway policy admits the demo edge routes', async () => {
+  const { readFileSync, existsSync } = await import('node:fs')
+  const file = new URL('../../policy/policies/gateway.cedar', import.meta.url)
+  const shop = new URL('../../policy/policies/shop.cedar', import.meta.url)
+  if (!existsSync(file) || !existsSync(shop)) return
+  const real = createAuthorizeStage({ authorizer: createFixtureAuthorizer(readFileSync(file, 'utf8') + '\n' + readFileSync(shop, 'utf8')) })
+  const table: Array<[Record<string, unknown>, Principal | undefined, string]> = [
+    [{ id: 'orders.get', action: 'orders.get' }, user('alice'), 'ok'],
+    [{ id: 'catalog.listProducts', action: 'catalog.listProducts', public: true }, undefined, 'ok'],
+    [{ id: 'users.listUsers', action: 'users.listUsers' }, user('bob'), 'BW_AUTHZ_DENIED'],
+    [{ id: 'users.listUsers', action: 'users.listUsers' }, user('root', ['admin']), 'ok'],
+    [{ id: 'orders.list', action: 'orders.list' }, client('reporting-job', ['orders:read:all']), 'ok'],
+  ]
+  for (const [route, principal, expected] of table) {
+    assert.equal(await outcome(() => real.run(makeReq(), makeCtx({ route: routeOf(route), principal }))), expected, JSON.stringify(route))
+  }
 })

@@ -2,13 +2,25 @@
 // (any one), then a Cedar decision from the Authorizer (evaluated in-process on
 // the policy set pulled from the policy service). Any evaluation error is a
 // deny (fail closed). Entity model: see README.md ("Cedar requests").
+import { isIP } from 'node:net'
 import type { Authorizer, AuthzRequest } from '@bulwark/core'
 import { GatewayErrors } from '../errors.ts'
 import type { GatewayRequest, RequestContext, Stage } from './types.ts'
 
 export type AuthorizeOptions = { authorizer: Authorizer }
 
-/** The Cedar request the gateway asks for a routed call. */
+const MFA_METHODS = new Set(['mfa', 'otp', 'totp', 'hwk', 'swk', 'sms', 'webauthn'])
+
+function hasMfa(claims: Readonly<Record<string, unknown>>): boolean {
+  const amr = Array.isArray(claims.amr) ? claims.amr : []
+  return amr.some((m) => typeof m === 'string' && MFA_METHODS.has(m)) || claims.acr === 'urn:bulwark:mfa'
+}
+
+/**
+ * The Cedar request the gateway asks for a routed call, in the platform
+ * schema's terms (packages/policy/schema): principal `User`/`Client`/`Anonymous`,
+ * resource `Route::"<route id>"`, context `RequestContext`.
+ */
 export function cedarRequest(req: GatewayRequest, ctx: RequestContext, action: string): AuthzRequest {
   const route = ctx.route!
   const p = ctx.principal
@@ -18,29 +30,19 @@ export function cedarRequest(req: GatewayRequest, ctx: RequestContext, action: s
     { uid: resource, attrs: { service: route.upstream, path: route.path, public: route.public }, parents: [] },
   ]
   if (p) {
-    entities.push({
-      uid: principal,
-      attrs: { clientId: p.clientId, scopes: [...p.scopes], roles: [...p.roles] },
-      parents: p.roles.map((role) => ({ type: 'Role', id: role })),
-    })
-    for (const role of p.roles) entities.push({ uid: { type: 'Role', id: role }, attrs: {}, parents: [] })
+    const roles = p.roles.map((role) => ({ type: 'Role', id: role }))
+    entities.push({ uid: principal, attrs: p.kind === 'user' ? { roles: [...p.roles] } : { clientId: p.clientId }, parents: roles })
+    for (const role of roles) entities.push({ uid: role, attrs: {}, parents: [] })
   }
-  return {
-    principal,
-    action: { type: 'Action', id: action },
-    resource,
-    context: {
-      authenticated: p !== undefined,
-      method: req.method,
-      path: req.path,
-      ip: ctx.clientIp,
-      params: { ...ctx.params },
-      scopes: p ? [...p.scopes] : [],
-      roles: p ? [...p.roles] : [],
-      clientId: p?.clientId ?? '',
-    },
-    entities,
+  const context: Record<string, unknown> = {
+    authenticated: p !== undefined,
+    mfa: p ? hasMfa(p.claims) : false,
+    scopes: p ? [...p.scopes] : [],
+    method: req.method,
+    path: req.path,
   }
+  if (isIP(ctx.clientIp)) context.ip = { __extn: { fn: 'ip', arg: ctx.clientIp } }
+  return { principal, action: { type: 'Action', id: action }, resource, context, entities }
 }
 
 export function createAuthorizeStage(options: AuthorizeOptions): Stage {
