@@ -10,6 +10,7 @@ import { createVault } from '../src/server.ts'
 import { loadVaultConfig } from '../src/config.ts'
 
 const CHILD = fileURLToPath(new URL('./fixtures/vault-child.ts', import.meta.url))
+const DIE_MID_WRITE = fileURLToPath(new URL('./fixtures/die-mid-write.ts', import.meta.url))
 
 test('kill -9 during writes: every acknowledged write is readable afterwards, nothing half-written', async () => {
   using dir = tempDir('bulwark-vault-crash-')
@@ -72,5 +73,26 @@ test('kill -9 during writes: every acknowledged write is readable afterwards, no
     }
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  }
+})
+
+test('a crash in the middle of a write leaves the previous version readable', async () => {
+  using dir = tempDir('bulwark-vault-midwrite-')
+  const deps = { log: createSilentLogger(), audit: createMemoryAuditSink(), clock: createManualClock(), home: dir.path }
+  const before = await createVault(loadVaultConfig({}, {}), deps)
+  await before.kv.put('app/config', { password: 'previous' }, { actor: 'test' })
+  await before.close()
+  const child = fork(DIE_MID_WRITE, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  child.send({ home: dir.path })
+  await once(child, 'exit')
+  assert.equal(child.signalCode, 'SIGKILL')
+  const after = await createVault(loadVaultConfig({}, {}), deps)
+  try {
+    const latest = after.kv.get('app/config')
+    assert.equal(latest.version, 1)
+    assert.deepEqual(latest.data, { password: 'previous' })
+    assert.equal(after.kv.metadata('app/config').versions.length, 1)
+  } finally {
+    await after.close()
   }
 })
