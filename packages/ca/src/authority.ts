@@ -33,6 +33,8 @@ export type AuthorityOptions = {
 }
 
 export const JOIN_TOKEN_PREFIX = 'bwjt_'
+/** Expired certificates stay in the inventory this long (SVIDs rotate every 30 minutes). */
+const INVENTORY_RETENTION_MS = 30 * 24 * 3600_000
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex')
@@ -46,6 +48,7 @@ export async function createAuthority(options: AuthorityOptions) {
   let revoked = new Set(store.revokedSerials(clock.now()))
   let quarantined = new Set(store.quarantined())
   const waiters = new Set<() => void>()
+  let issuedSincePrune = 0
   const sinks = new Set<RevocationSink>(options.revocation ? [options.revocation] : [])
 
   function publish(): void {
@@ -72,6 +75,10 @@ export async function createAuthority(options: AuthorityOptions) {
     const issuerSerial = signer.cert.serialNumber.toUpperCase()
     const certNotAfter = cert.notAfter.getTime()
     store.recordCert({ serial, spiffeId, kind: meta.kind, via: meta.via, issuerSerial, notBefore: cert.notBefore.getTime(), notAfter: certNotAfter, issuedAt: now })
+    if (++issuedSincePrune >= 256) {
+      issuedSincePrune = 0
+      store.pruneExpired(now - INVENTORY_RETENTION_MS)
+    }
     return {
       spiffeId, serial, certificate: cert.toString('pem') + '\n', chain: [signer.certPem], bundle: [signer.rootPem],
       notBefore: cert.notBefore.getTime(), notAfter: certNotAfter,

@@ -14,6 +14,8 @@ export const CaConfigSchema = Type.Object({
   maxJoinTokenTtlSeconds: Type.Integer({ minimum: 5, maximum: 86400, default: 3600 }),
   /** DNS names and IPs `svc/gateway` may carry (nobody else may carry any). */
   servingNames: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { default: ['localhost', '127.0.0.1', '::1'], maxItems: 64 }),
+  /** Refused join attempts allowed per client address per minute before 429s. */
+  joinFailuresPerMinute: Type.Integer({ minimum: 1, maximum: 100000, default: 60 }),
   /** Upper bound of a bundle long-poll, seconds. */
   bundleMaxWaitSeconds: Type.Integer({ minimum: 0, maximum: 300, default: 30 }),
 }, { additionalProperties: false })

@@ -115,6 +115,10 @@ export function createCaStore(db: Database) {
         AND EXISTS (SELECT 1 FROM certs c WHERE c.issuer_serial = i.serial AND c.not_after > ?) ORDER BY i.retired_at`).all(now, now) as Row[]
       return rows.map((r) => r.pem as string)
     },
+    /** Drops certificates that expired before `before` (the audit log keeps their history). */
+    pruneExpired(before: number): number {
+      return Number(db.prepare('DELETE FROM certs WHERE not_after < ?').run(before).changes)
+    },
     version(): number {
       return Number((getVersion.get() as Row).value)
     },

@@ -5,6 +5,7 @@ import { Agent, request } from 'undici'
 import { serviceSpiffeId, spiffeIdOfCertificate } from '@bulwark/core'
 import { createKeyAndCsr, obtainSvid, SvidRequestError } from '@bulwark/sdk/svid'
 import { startHarness, eventsOf, TD, type Harness } from './helpers.ts'
+import { EC_ALG, generateKeyPair, x509 } from '../src/x509.ts'
 
 let h: Harness
 let anonymous: Agent
@@ -131,4 +132,57 @@ test('join tokens are only minted for service identities of the trust domain, ne
 test('obtainSvid refuses a server that is not the CA even with a valid chain', async () => {
   await assert.rejects(obtainSvid({ caUrl: h.url, rootPem: h.rootPem, joinToken: 'x', spiffeId: `spiffe://other.test/svc/orders` }),
     /not the CA/)
+})
+
+test('a CSR asking for CA powers or extra extensions still yields a plain leaf, never signed by the root', async () => {
+  const token = await h.joinToken(orders)
+  const keys = await generateKeyPair()
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    keys, signingAlgorithm: EC_ALG, name: 'CN=Evil Intermediate',
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 5, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: orders }], true),
+    ],
+  })
+  const res = await rawJoin(token, csr.toString('pem'))
+  assert.equal(res.status, 200)
+  const leaf = new X509Certificate(res.body.certificate)
+  assert.equal(leaf.ca, false)
+  assert.ok(!leaf.subject, 'the CSR subject is not copied')
+  assert.equal(leaf.verify(new X509Certificate(h.rootPem).publicKey), false)
+  assert.ok(leaf.verify(new X509Certificate(res.body.chain[0]).publicKey))
+  assert.doesNotMatch(leaf.keyUsage?.join(',') ?? '', /keyCertSign/i)
+})
+
+test('refused join attempts are rate limited per address, with Retry-After', async () => {
+  const strict = await startHarness({ joinFailuresPerMinute: 3 })
+  const agent = new Agent({ connect: { ca: strict.rootPem, checkServerIdentity: () => undefined } })
+  try {
+    const { csrPem } = await createKeyAndCsr({ spiffeId: orders })
+    const attempt = async (joinToken: string) => {
+      const res = await request(`${strict.url}/v1/svid/join`, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ joinToken, csr: csrPem }) })
+      return { status: res.statusCode, retryAfter: res.headers['retry-after'], body: await res.body.json() as { code: string } }
+    }
+    for (let i = 0; i < 3; i++) assert.equal((await attempt(`bwjt_guess${i}`)).status, 401)
+    const limited = await attempt('bwjt_guess3')
+    assert.equal(limited.status, 429)
+    assert.equal(limited.body.code, 'BW_RATE_LIMITED')
+    assert.ok(Number(limited.retryAfter) >= 1)
+    // Even a good token waits: the limit is per address, checked before anything else.
+    const good = await strict.joinToken(orders)
+    assert.equal((await attempt(good)).status, 429)
+    strict.clock.advance(61_000)
+    assert.equal((await attempt(good)).status, 200)
+  } finally {
+    await agent.close()
+    await strict.close()
+  }
+})
+
+test('obtainSvid retries while the CA is not listening yet', async () => {
+  const { freePort } = await import('@bulwark/testkit')
+  const port = await freePort()
+  await assert.rejects(obtainSvid({ caUrl: `https://127.0.0.1:${port}`, rootPem: h.rootPem, joinToken: 'bwjt_x', spiffeId: orders, attempts: 2, retryBaseMs: 10 }),
+    (e: NodeJS.ErrnoException) => e.code === 'ECONNREFUSED')
 })

@@ -3,7 +3,8 @@
 // nothing (the token is only spent when a certificate is issued).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
-import { isBulwarkError, type BulwarkError } from '@bulwark/core'
+import { CoreErrors, isBulwarkError, type BulwarkError } from '@bulwark/core'
+import { createJoinLimiter } from '../join-limiter.ts'
 import { checkCsr } from '../csr-policy.ts'
 import { CaErrors } from '../errors.ts'
 import { auditFor, svidAnswer, type RouteContext } from '../context.ts'
@@ -27,12 +28,21 @@ export function registerSvidRoutes(app: FastifyInstance, ctx: RouteContext): voi
   const policy = { trustDomain: ctx.config.trustDomain, servingNames: ctx.config.servingNames }
   const issued = ctx.metrics?.counter('bulwark_ca_certs_issued_total', 'Certificates issued by the CA', ['via'])
   const rejected = ctx.metrics?.counter('bulwark_ca_requests_rejected_total', 'CA requests refused', ['route', 'code'])
+  const limiter = createJoinLimiter({ maxFailuresPerMinute: ctx.config.joinFailuresPerMinute, clock: ctx.clock })
 
   app.post<{ Body: Static<typeof JoinBody> }>(JOIN_ROUTE, { schema: { body: JoinBody } }, async (request: FastifyRequest<{ Body: Static<typeof JoinBody> }>) => {
     const refuse = (error: BulwarkError, resource?: string): never => {
+      limiter.recordFailure(request.ip)
       rejected?.inc({ route: 'join', code: error.code })
       auditFor(ctx, request, { type: 'join_token.rejected', action: 'svid.join', outcome: 'denied', reason: error.code, ...(resource ? { resource } : {}), details: { detail: error.message.slice(0, 300) } })
       request.log.warn({ code: error.code, spiffeId: resource }, 'ca: join refused')
+      throw error
+    }
+    const wait = limiter.retryAfter(request.ip)
+    if (wait > 0) {
+      const error = CoreErrors.rateLimited(`too many refused join attempts from this address; retry in ${wait} s`, { headers: { 'retry-after': String(wait) } })
+      rejected?.inc({ route: 'join', code: error.code })
+      auditFor(ctx, request, { type: 'join_token.rejected', action: 'svid.join', outcome: 'denied', reason: error.code })
       throw error
     }
     const record = ctx.authority.findJoinToken(request.body.joinToken)

@@ -16,6 +16,9 @@ export type ObtainSvidOptions = {
   dnsNames?: string[]
   ipAddresses?: string[]
   timeoutMs?: number
+  /** Attempts while the CA is unreachable or answers 5xx/429 (a refused token is final). Default 5. */
+  attempts?: number
+  retryBaseMs?: number
 }
 
 export class SvidRequestError extends Error {
@@ -41,8 +44,33 @@ export async function readCaAnswer(res: Awaited<ReturnType<typeof request>>, wha
   return body
 }
 
-/** Generates a key locally and exchanges a join token + CSR for an SVID. */
+const NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT'])
+
+/** Only an unreachable or overloaded CA is worth another try; identity and token errors are final. */
+function retryable(error: unknown): boolean {
+  if (error instanceof SvidRequestError) return error.status !== undefined && (error.status >= 500 || error.status === 429)
+  return NETWORK_ERRORS.has(String((error as { code?: unknown }).code))
+}
+
+/**
+ * Generates a key locally and exchanges a join token + CSR for an SVID.
+ * Retries (with backoff) only while the CA is unreachable or unavailable: the
+ * token is spent only when a certificate is issued, so a retry is safe.
+ */
 export async function obtainSvid(options: ObtainSvidOptions): Promise<Svid> {
+  const attempts = options.attempts ?? 5
+  const base = options.retryBaseMs ?? 250
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await obtainOnce(options)
+    } catch (error) {
+      if (attempt >= attempts || !retryable(error)) throw error
+      await new Promise((resolve) => setTimeout(resolve, base * 2 ** (attempt - 1)))
+    }
+  }
+}
+
+async function obtainOnce(options: ObtainSvidOptions): Promise<Svid> {
   if (!parseSpiffeId(options.spiffeId)) throw new TypeError(`\`${options.spiffeId}\` is not a SPIFFE ID`)
   const expectedCa = caSpiffeIdFor(options.spiffeId)
   const material = await createKeyAndCsr(options)
