@@ -27,6 +27,8 @@ export type IdentityContext = {
   reloadKeys(): void
   /** Revokes every session, grant and token of a user or client and publishes it to the feed. */
   revokeSubject(subject: { kind: 'user' | 'client'; id: string }): Promise<number>
+  /** Live sessions, grants and tokens of a user, counted by kind (never the records themselves). */
+  recordsOf(accountId: string): Record<string, number>
   csrf(uid: string): string
   audit: AuditSink
   clock: Clock

@@ -90,6 +90,10 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
     mfa: createMfaPendingStore(db, { hash, sealer: createSealer(key('mfa')), clock }),
     csrf: (uid) => createHmac('sha256', csrfKey).update(`csrf:${uid}`).digest('base64url'),
     reloadKeys: build,
+    recordsOf(accountId) {
+      const rows = db.prepare('SELECT model, COUNT(*) AS n FROM oidc WHERE account_id = ? AND (expires_at IS NULL OR expires_at > ?) GROUP BY model').all(accountId, clock.now()) as Array<{ model: string; n: number }>
+      return Object.fromEntries(rows.map((r) => [r.model, r.n]))
+    },
     async revokeSubject(subject) {
       const keep = Math.max(config.accessTokenTtlSeconds, config.exchangeTtlSeconds, config.idTokenTtlSeconds) + 120
       let removed = 0

@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { statSync, readFileSync } from 'node:fs'
 import * as client from 'openid-client'
-import { decodeJwt, decodeProtectedHeader, jwtVerify, createLocalJWKSet } from 'jose'
+import { decodeJwt, decodeProtectedHeader, jwtVerify, createLocalJWKSet, generateKeyPair, exportJWK } from 'jose'
 import { startHarness, type Harness } from './helpers.ts'
 import { seedDemo } from '../src/seed.ts'
 
@@ -138,4 +138,25 @@ test('the store holds no token, code, session id, password, client secret or TOT
   const haystack = Buffer.concat(files)
   const secrets = [job().clientSecret!, ...h.demo.users.map((u) => u.password), h.demo.users[2]!.totpSecret!, String(decodeJwt(tokens.access_token).jti)]
   for (const secret of secrets) assert.equal(haystack.includes(Buffer.from(secret)), false, 'found a secret in the database file')
+})
+
+test('a client registered with public keys authenticates with private_key_jwt (RFC 7523)', async () => {
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
+  const jwk = { ...await exportJWK(publicKey), kid: 'k1', alg: 'ES256', use: 'sig' }
+  const created = await operator(`${h.url}/admin/v1/clients`, json({ clientId: 'batch-exporter', grantTypes: ['client_credentials'], scopes: ['orders:read:all'], jwks: { keys: [jwk] } }))
+  assert.equal(created.status, 201)
+  const body = await created.json() as Record<string, unknown>
+  assert.equal(body.clientSecret, undefined)
+  assert.equal(body.token_endpoint_auth_method, 'private_key_jwt')
+  const rp = await h.rp('batch-exporter', client.PrivateKeyJwt({ key: privateKey, kid: 'k1' }))
+  const tokens = await client.clientCredentialsGrant(rp, { scope: 'orders:read:all' })
+  assert.equal(decodeJwt(tokens.access_token).client_id, 'batch-exporter')
+  const other = await generateKeyPair('ES256')
+  const impostor = await h.rp('batch-exporter', client.PrivateKeyJwt({ key: other.privateKey, kid: 'k1' }))
+  await assert.rejects(client.clientCredentialsGrant(impostor, {}), (e: client.ResponseBodyError) => e.error === 'invalid_client')
+  const withPrivate = await operator(`${h.url}/admin/v1/clients`, json({ clientId: 'leaky', grantTypes: ['client_credentials'], jwks: { keys: [await exportJWK(privateKey)] } }))
+  assert.equal(withPrivate.status, 400)
+  const sessions = await operator(`${h.url}/admin/v1/subjects/alice/sessions`)
+  assert.equal(sessions.status, 200)
+  assert.equal(typeof (await sessions.json() as { records: object }).records, 'object')
 })

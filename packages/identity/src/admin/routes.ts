@@ -40,6 +40,8 @@ const CreateClient = Type.Object({
   scopes: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9:_.-]{0,63}$' }), { maxItems: 32, default: [] }),
   firstParty: Type.Boolean({ default: false }),
   name: Type.Optional(Type.String({ maxLength: 128 })),
+  /** Public keys for `private_key_jwt` client authentication (RFC 7523); without them a secret is issued. */
+  jwks: Type.Optional(Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown()), { minItems: 1, maxItems: 5 }) }, { additionalProperties: false })),
 }, { additionalProperties: false })
 const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }) })
 const Feed = Type.Object({ after: Type.Integer({ minimum: 0, default: 0 }), wait: Type.Integer({ minimum: 0, maximum: 60, default: 0 }) }, { additionalProperties: false })
@@ -77,6 +79,12 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext):
     const removed = await ctx.revokeSubject(subject)
     emit(ctx, { type: 'subject.revoked', actor: actorOf(request), action: 'subject.revoke', outcome: 'success', resource: `${subject.kind}:${subject.id}`, requestId: String(request.id), details: { removedRecords: removed } })
     return { subject: subject.id, kind: subject.kind, removedRecords: removed, revokedAt: new Date(ctx.clock.now()).toISOString() }
+  })
+
+  app.get('/admin/v1/subjects/:id/sessions', { schema: { params: Params } }, async (request) => {
+    operator(request)
+    const user = findUser((request.params as { id: string }).id)
+    return { subject: user.id, records: ctx.recordsOf(user.id) }
   })
 
   app.get('/admin/v1/keys', async (request) => {
@@ -154,12 +162,16 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext):
   })
   app.post('/admin/v1/clients', { schema: { body: CreateClient } }, async (request, reply) => {
     operator(request)
-    const body = request.body as { clientId: string; public: boolean; grantTypes: string[]; redirectUris: string[]; scopes: string[]; firstParty: boolean; name?: string }
+    const body = request.body as { clientId: string; public: boolean; grantTypes: string[]; redirectUris: string[]; scopes: string[]; firstParty: boolean; name?: string; jwks?: { keys: unknown[] } }
     if (ctx.clients.get(body.clientId)) throw IdentityErrors.clientExists(`client \`${body.clientId}\` already exists`)
-    const secret = body.public ? undefined : randomSecret()
+    if (body.jwks && (body.public || body.jwks.keys.some((k) => typeof k === 'object' && k !== null && 'd' in k))) {
+      throw CoreErrors.validation('jwks must hold public keys of a confidential client')
+    }
+    const secret = body.public || body.jwks ? undefined : randomSecret()
+    const method = body.public ? 'none' : body.jwks ? 'private_key_jwt' : 'client_secret_basic'
     const client = ctx.clients.create({
-      client_id: body.clientId, ...(secret ? { client_secret: secret } : {}),
-      token_endpoint_auth_method: body.public ? 'none' : 'client_secret_basic', application_type: body.public ? 'native' : 'web',
+      client_id: body.clientId, ...(secret ? { client_secret: secret } : {}), ...(body.jwks ? { jwks: body.jwks } : {}),
+      token_endpoint_auth_method: method, application_type: body.public ? 'native' : 'web',
       grant_types: body.grantTypes, response_types: body.grantTypes.includes('authorization_code') ? ['code'] : [],
       redirect_uris: body.redirectUris, scope: body.scopes.join(' '), first_party: body.firstParty, ...(body.name ? { client_name: body.name } : {}),
     })
