@@ -133,8 +133,12 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
   const app = createServiceServer({
     name: 'identity', log: deps.log, metrics: deps.metrics, health: deps.health,
     https: deps.https ?? mtlsServerOptions(deps.svid),
+    // Every caller is an authenticated platform peer (the gateway mints the ids).
+    trustRequestId: true,
     fastify: { ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } } },
   })
+  deps.health?.addCheck('database', () => db.prepare('SELECT 1 AS ok').get() !== undefined, { critical: true })
+  deps.health?.addCheck('signing-key', () => keys.currentKid() !== undefined, { critical: true })
   app.addHook('onRequest', async (request) => applyForwardingTrust(request, gatewayId))
   const toProvider = async (request: FastifyRequest, reply: FastifyReply) => {
     reply.hijack()

@@ -27,6 +27,7 @@ test('admin routes are for the operator only, with problem+json refusals', async
   assert.equal(refused.status, 403)
   assert.match(refused.headers.get('content-type')!, /application\/problem\+json/)
   assert.equal((await refused.json() as { code: string }).code, 'BW_PEER_IDENTITY')
+  assert.ok(h.audit.events.some((e) => e.type === 'authz.denied' && e.actor.spiffeId === 'spiffe://bulwark.test/svc/orders'))
 })
 
 test('the operator creates and updates users; bad input changes nothing', async () => {

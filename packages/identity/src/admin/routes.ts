@@ -47,6 +47,11 @@ const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }) }
 const Feed = Type.Object({ after: Type.Integer({ minimum: 0, default: 0 }), wait: Type.Integer({ minimum: 0, maximum: 60, default: 0 }) }, { additionalProperties: false })
 
 export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext): void {
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode === 401 || reply.statusCode === 403) {
+      emit(ctx, { type: 'authz.denied', actor: { kind: request.peer ? 'service' : 'anonymous', ...(request.peer ? { spiffeId: request.peer.spiffeId } : {}) }, action: `${request.method} ${request.routeOptions.url ?? 'admin'}`.slice(0, 128), outcome: 'denied', reason: 'BW_PEER_IDENTITY', requestId: String(request.id) })
+    }
+  })
   // Proxied (public) traffic never reaches the admin API, even though the gateway's SVID carries it.
   app.addHook('onRequest', async (request) => {
     if (isProxied(request)) throw CoreErrors.notFound(`no route for \`${request.method} ${request.url.split('?')[0]!.slice(0, 200)}\``)

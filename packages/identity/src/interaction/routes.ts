@@ -8,6 +8,7 @@ import type { Interaction } from 'oidc-provider'
 import type { IdentityContext } from '../context.ts'
 import { emit } from '../context.ts'
 import { accountKey, ipKey } from '../users/lockout.ts'
+import { USERNAME } from '../store/users.ts'
 import { checkTotp, newTotpSecret, totpQrDataUrl, totpUri } from '../users/totp.ts'
 import { CSP, STYLESHEET, STYLESHEET_PATH, consentPage, enrolPage, loginPage, messagePage, mfaPage } from './views.ts'
 import { clientIpOf } from '../http/forwarded.ts'
@@ -105,7 +106,8 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: IdentityCon
     const ip = clientIpOf(request)
     const username = (str(form.username, 128) ?? '').trim().toLowerCase()
     const password = str(form.password, 1024) ?? ''
-    const actor = { kind: 'anonymous' as const, ip, id: username.slice(0, 128) || undefined }
+    // Only a well-formed username is recorded: a password typed into the wrong field must not reach the audit log.
+    const actor = { kind: 'anonymous' as const, ip, ...(USERNAME.test(username) ? { id: username } : {}) }
     const keys = [accountKey(username), ipKey(ip)]
     const verdict = ctx.lockout.check(keys)
     if (!verdict.allowed) {
