@@ -21,6 +21,10 @@ export type CedarAuthorizerOptions = {
   cacheSize?: number
   /** Context keys that make a decision time-dependent: never cached when the slice reads them. */
   volatileContextKeys?: readonly string[]
+  /** Trim entities and context to what the slice reads (default true; false only to measure the gain). */
+  trim?: boolean
+  /** One slice per (action, principal type) (default true; false only to measure the gain). */
+  slice?: boolean
 }
 
 export type CedarAuthorizer = Authorizer & {
@@ -69,7 +73,7 @@ export function createCedarAuthorizer(options: CedarAuthorizerOptions): CedarAut
     policies = options.policies
   }
   const facts: PolicyFacts[] = Object.entries(policies).map(([id, text]) => analyzePolicy(id, text))
-  const plan = planSlices(facts, options.schema ? schemaActions(options.schema) : undefined)
+  const plan = planSlices(options.slice === false ? facts.map((f) => ({ ...f, actions: 'all' as const, principalType: undefined })) : facts, options.schema ? schemaActions(options.schema) : undefined)
   const version = options.version ?? 'local'
   const setId = `bw${++nextSetId}`
   const preparsed = new Map<string, string>()
@@ -105,7 +109,7 @@ export function createCedarAuthorizer(options: CedarAuthorizerOptions): CedarAut
   const empty: AuthzDecision = Object.freeze({ decision: 'deny', reasons: [], errors: [], policyVersion: version }) as AuthzDecision
 
   function evaluate(request: AuthzRequest, slice: Slice): AuthzDecision {
-    const trimmed = trimRequest(request, slice, actionEntities.get(request.action.id) ?? [])
+    const trimmed = trimRequest(request, options.trim === false ? { ...slice, opaque: true } : slice, actionEntities.get(request.action.id) ?? [])
     const cacheable = !volatile.some((k) => k in trimmed.context)
     const key = cacheable
       ? JSON.stringify([request.principal.type, request.principal.id, request.action.id, request.resource.type, request.resource.id, trimmed.context, trimmed.entities])
