@@ -42,7 +42,7 @@ async function issue(args: string[], ctx: CliContext): Promise<number> {
   writeFileAtomic(files.cert, svid.certPem + svid.chainPem, 0o644)
   writeFileAtomic(files.bundle, svid.bundlePem, 0o644)
   const notAfter = new Date(svid.notAfter).toISOString()
-  if (ctx.json) ctx.out(JSON.stringify({ spiffeId, serial: svid.serial, notAfter, files }))
+  if (ctx.json || flags.json === true) ctx.out(JSON.stringify({ spiffeId, serial: svid.serial, notAfter, files }))
   else ctx.out(`issued ${spiffeId}\n  serial:  ${svid.serial}\n  expires: ${notAfter}\n  key:     ${files.key}\n  cert:    ${files.cert}\n  bundle:  ${files.bundle}`)
   return 0
 }
@@ -61,7 +61,7 @@ async function list(args: string[], ctx: CliContext): Promise<number> {
   const qs = query.size > 0 ? `?${query}` : ''
   const res = await ctx.callOk('ca', 'GET', `/v1/certs${qs}`)
   const certs = (res.body as { certs: CertView[] }).certs
-  if (ctx.json) {
+  if (ctx.json || flags.json === true) {
     ctx.out(JSON.stringify({ certs }))
     return 0
   }
