@@ -1,18 +1,16 @@
-// Which caller may write which event types. Namespaces that detectors act on
-// (an account lockout, an IP block) or that speak for a control-plane
-// component are reserved for that component; the rest (authn., authz.,
-// rate_limit., request., and a service's own namespaces) are open to any
+// Which caller may write which event types. Types that detectors act on (an
+// account lockout, an alert) or that speak for a control-plane component are
+// reserved for that component; everything else (authn., authz., rate_limit.,
+// request., token.rejected, a service's own namespaces) is open to any
 // platform component. Operator events come from the CLI as component `cli`.
-const RESERVED: ReadonlyArray<[prefix: string, owners: readonly string[]]> = [
+// An entry ending in `.` reserves a namespace; otherwise one exact type.
+const RESERVED: ReadonlyArray<[type: string, owners: readonly string[]]> = [
   ['login.', ['identity']],
   ['mfa.', ['identity']],
   ['account.', ['identity']],
-  ['session.', ['identity']],
-  ['token.', ['identity', 'gateway']],
+  ['token.reuse_detected', ['identity']],
   ['secret.', ['vault']],
-  ['transit.', ['vault']],
   ['cert.', ['ca']],
-  ['svid.', ['ca']],
   ['policy.', ['policy']],
   ['audit.', ['audit']],
   ['alert.', ['audit']],
@@ -26,8 +24,9 @@ const OPERATOR_NAMESPACES = ['incident.', 'operator.']
 
 export function mayWriteType(component: string, type: string): boolean {
   if (component === 'cli' && !OPERATOR_NAMESPACES.some((prefix) => type.startsWith(prefix))) return false
-  for (const [prefix, owners] of RESERVED) {
-    if (type.startsWith(prefix)) return owners.includes(component)
+  for (const [reserved, owners] of RESERVED) {
+    const hit = reserved.endsWith('.') ? type.startsWith(reserved) : type === reserved
+    if (hit) return owners.includes(component)
   }
   return true
 }

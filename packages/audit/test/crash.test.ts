@@ -45,12 +45,12 @@ test('kill -9 during ingestion loses nothing that was acknowledged', async () =>
       }
     }
   })
-  while (acknowledged.length < 3000 && sent < 40_000) await new Promise((resolve) => setImmediate(resolve))
+  while (acknowledged.length < 1500 && sent < 40_000) await new Promise((resolve) => setImmediate(resolve))
   first.child.kill('SIGKILL')
   killed = true
   await Promise.all(writers)
   await agent.close()
-  assert.ok(acknowledged.length >= 3000, `only ${acknowledged.length} acknowledged`)
+  assert.ok(acknowledged.length >= 1500, `only ${acknowledged.length} acknowledged`)
 
   const second = await startChild(svid)
   const db = new DatabaseSync(join(dir.path, 'log.db'), { readOnly: true })
