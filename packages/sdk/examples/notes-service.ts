@@ -1,8 +1,7 @@
 // "Secure your own service in 15 lines" (packages/sdk/README.md). Run by
-// packages/sdk/test/service.example.test.ts. Outside this repo the imports are
-// '@bulwark/sdk/runtime' and '@bulwark/sdk/service'.
-import { runComponent, type ComponentRuntime } from '../src/runtime/index.ts'
-import { createSecureService, entity, ref } from '../src/service/index.ts'
+// packages/sdk/test/service.example.test.ts.
+import { runComponent, type ComponentRuntime } from '@bulwark/sdk/runtime'
+import { createSecureService, entity, ref } from '@bulwark/sdk/service'
 
 const notes = new Map([['n1', { id: 'n1', owner: 'alice', text: 'buy milk' }]])
 const params = { type: 'object', properties: { id: { type: 'string', pattern: '^[a-z0-9]{1,32}$' } }, required: ['id'], additionalProperties: false }

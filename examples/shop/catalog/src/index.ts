@@ -4,7 +4,7 @@
 // runComponent({ name: 'catalog', start: async (rt) => createCatalog(loadConfig(CatalogConfigSchema, { value: rt.config }), { rt }) })
 import type { Authorizer } from '@bulwark/core'
 import type { ComponentRuntime } from '@bulwark/sdk/runtime'
-import { createSecureService, type SecureService } from './sdk.ts'
+import { createSecureService, type SecureService } from '@bulwark/sdk/service'
 import type { CatalogConfig } from './config.ts'
 import { registerCatalogRoutes } from './routes.ts'
 import { seedCatalog } from './seed.ts'

@@ -2,7 +2,7 @@
 // payments with token exchange.
 import type { Authorizer } from '@bulwark/core'
 import type { ComponentRuntime } from '@bulwark/sdk/runtime'
-import { createSecureService, type SecureService } from './sdk.ts'
+import { createSecureService, type SecureService } from '@bulwark/sdk/service'
 import type { OrdersConfig } from './config.ts'
 import { registerOrdersRoutes } from './routes.ts'
 import { openOrdersStore, type OrdersStore } from './store.ts'

@@ -6,7 +6,7 @@ import type { FastifyRequest } from 'fastify'
 import type { Clock } from '@bulwark/core'
 import { OrdersErrors } from './errors.ts'
 import type { Order, OrderItem, OrdersStore } from './store.ts'
-import type { SecureService } from './sdk.ts'
+import type { SecureService } from '@bulwark/sdk/service'
 
 export type PlaceOrderInput = { items: Array<{ productId: string; quantity: number }>; paymentMethodId: string }
 type Product = { id: string; name: string; price: number; currency: string }

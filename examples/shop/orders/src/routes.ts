@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Clock } from '@bulwark/core'
 import { OrdersErrors } from './errors.ts'
 import { placeOrder, type PlaceOrderInput } from './place-order.ts'
-import { ref, type SecureService } from './sdk.ts'
+import { ref, type SecureService } from '@bulwark/sdk/service'
 import type { Order, OrdersStore } from './store.ts'
 
 const Id = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' }

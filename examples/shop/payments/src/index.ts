@@ -2,7 +2,7 @@
 // vault's transit engine, CVC never stored) and the internal charge route.
 import type { Authorizer } from '@bulwark/core'
 import type { ComponentRuntime } from '@bulwark/sdk/runtime'
-import { createSecureService, type SecureService } from './sdk.ts'
+import { createSecureService, type SecureService } from '@bulwark/sdk/service'
 import type { PaymentsConfig } from './config.ts'
 import { registerPaymentsRoutes } from './routes.ts'
 import { openPaymentsStore, type PaymentsStore } from './store.ts'

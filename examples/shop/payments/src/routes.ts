@@ -10,7 +10,7 @@ import { brandOf, luhnValid, notExpired } from './card.ts'
 import { PaymentsErrors } from './errors.ts'
 import type { PaymentsStore, StoredMethod } from './store.ts'
 import type { Transit } from './transit.ts'
-import { ref } from './sdk.ts'
+import { ref } from '@bulwark/sdk/service'
 
 export const schemas = {
   createMethod: {

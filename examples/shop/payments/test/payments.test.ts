@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import type { Agent } from 'undici'
 import { serviceSpiffeId } from '@bulwark/core'
 import { api, startTestPlatform, type TestPlatform, type TestRuntime } from '../../../../packages/sdk/test/service-support/index.ts'
-import { createServiceClient } from '../src/sdk.ts'
+import { createServiceClient } from '@bulwark/sdk/service'
 import { createPayments, luhnValid, type Payments } from '../src/index.ts'
 
 const CARD = '4111111111111111'

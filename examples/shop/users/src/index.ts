@@ -3,7 +3,7 @@
 // crypto-shredding.
 import type { Authorizer } from '@bulwark/core'
 import type { ComponentRuntime } from '@bulwark/sdk/runtime'
-import { createSecureService, type SecureService } from './sdk.ts'
+import { createSecureService, type SecureService } from '@bulwark/sdk/service'
 import type { UsersConfig } from './config.ts'
 import { createProfiles } from './profiles.ts'
 import { registerUsersRoutes } from './routes.ts'

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AuditSink, Clock } from '@bulwark/core'
 import { UsersErrors } from './errors.ts'
 import type { ProfileData, Profiles } from './profiles.ts'
-import { ref, type SecureService } from './sdk.ts'
+import { ref, type SecureService } from '@bulwark/sdk/service'
 import type { UsersStore } from './store.ts'
 
 const AddressObject = {
