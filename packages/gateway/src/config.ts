@@ -58,7 +58,7 @@ export const GatewayConfigSchema = Type.Object({
     user: rate(500, 1000),
   }, { additionalProperties: false, default: {} }),
   authn: Type.Object({
-    /** Accepted `aud` values; default the public URL. */
+    /** Accepted `aud` values; default the public URL and the gateway's own SPIFFE ID (what identity issues). */
     audiences: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
     algorithms: Type.Array(Type.Union(ASYMMETRIC_ALGORITHMS.map((a) => Type.Literal(a))), { minItems: 1, default: ['RS256', 'ES256', 'EdDSA'] }),
     clockSkewSeconds: Type.Integer({ minimum: 0, maximum: 300, default: 5 }),

@@ -21,6 +21,7 @@ import { createTranslateStage } from './pipeline/translate.ts'
 import { createProxyStage, type UpstreamPeer } from './pipeline/proxy.ts'
 import { createPipeline } from './pipeline/run.ts'
 import { registerEdgeRoutes } from './handler.ts'
+import { listenOnBothLoopbacks } from './loopback.ts'
 import { createClientErrorHandler } from './client-error.ts'
 import { createResponseStage, securityHeaders } from './pipeline/response.ts'
 
@@ -82,7 +83,7 @@ export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
     },
   })
   const authenticate = createAuthenticateStage({
-    keys, issuer: publicUrl, audiences: config.authn.audiences.length > 0 ? config.authn.audiences : [publicUrl],
+    keys, issuer: publicUrl, audiences: config.authn.audiences.length > 0 ? config.authn.audiences : [publicUrl, ...(deps.svid ? [deps.svid.current().spiffeId] : [])],
     algorithms: config.authn.algorithms, clockSkewSeconds: config.authn.clockSkewSeconds, maxTokenBytes: config.limits.maxTokenBytes,
     cacheSize: config.authn.verifiedCacheSize, clock, revocations,
   })
@@ -133,9 +134,11 @@ export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
   }
   const peerHealth = startPeerHealth({ names: deps.healthPeers ?? [], peer: deps.peer, intervalMs: config.health.pollIntervalMs, log: deps.log })
 
+  const closeLoopback = listenOnBothLoopbacks(app, deps.log)
   let closed = false
   app.addHook('onClose', async () => {
     closed = true
+    await closeLoopback()
     stopRotation()
     peerHealth.stop()
     for (const feed of feeds) feed.stop()

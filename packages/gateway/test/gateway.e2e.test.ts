@@ -27,6 +27,11 @@ test('proxies /api/orders/{id} to orders /orders/{id} with an exchanged token, n
   assert.ok(seen.every((s) => !JSON.stringify(s.headers).includes(token)), 'caller token never forwarded')
 })
 
+test('accepts tokens addressed to the gateway\'s SPIFFE ID (what identity issues)', async () => {
+  const res = await w.fetch('/api/orders/o1', { headers: { authorization: `Bearer ${await w.token('alice', {}, { audience: w.id('gateway') })}` } })
+  assert.equal(res.status, 200, res.text)
+})
+
 test('caches the exchanged token until it expires', async () => {
   const headers = await bearer('carol')
   const before = w.identityState.exchanges
@@ -215,6 +220,19 @@ test('speaks HTTP/2 by ALPN', async () => {
   await h2.close()
 })
 
+test('answers on both loopback addresses', async () => {
+  for (const host of ['127.0.0.1', '::1']) {
+    const socket = connect({ host, port: w.port, servername: 'localhost', ca: w.ca.rootPem, ALPNProtocols: ['http/1.1'] })
+    await once(socket, 'secureConnect')
+    socket.write('GET /api/catalog/products HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
+    let text = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => { text += chunk })
+    await once(socket, 'end')
+    assert.match(text, /^HTTP\/1.1 200 /, host)
+  }
+})
+
 test('refuses TLS 1.1 and non-ECDHE/AEAD suites at the edge', async () => {
   const attempt = async (options: object) => {
     const socket = connect({ host: '127.0.0.1', port: w.port, servername: 'localhost', ca: w.ca.rootPem, ...options })
@@ -242,6 +260,8 @@ test('rotates the edge certificate with the SVID', async () => {
 })
 
 test('exposes Prometheus metrics per route and stage to loopback', async () => {
+  await w.fetch('/api/orders/o1', { headers: await bearer('grace') })
+  await w.fetch('/api/orders/o1', { headers: await bearer('mallory') })
   const res = await w.fetch('/metrics')
   assert.equal(res.status, 200)
   assert.match(res.text, /bulwark_gateway_requests_total\{[^}]*route="orders.get",method="GET",status="200"/)
