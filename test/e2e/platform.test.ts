@@ -4,8 +4,8 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import * as client from 'openid-client'
 import { decodeJwt, decodeProtectedHeader } from 'jose'
-import { startSystem, type System } from './harness.ts'
-import { discover, loginWithPkce } from './oidc.ts'
+import { startSystem, type System } from '../../scripts/lib/system.ts'
+import { discover, loginWithPkce } from '../../scripts/lib/oidc-driver.ts'
 
 let system: System
 

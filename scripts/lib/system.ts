@@ -1,11 +1,13 @@
-// Starts the whole platform the way a user does (`bulwark up --demo`) in a
-// throwaway home on free loopback ports, and gives tests what a user has:
-// the gateway URL, the trust anchor, the demo credentials and the CLI.
+// The platform as a user sees it: either a running instance found through its
+// home, or one started the way a user does (`bulwark up --demo`) in a throwaway
+// home on free loopback ports. Gives the gateway URL, the trust anchor, the
+// demo credentials and the CLI. Used by the e2e tests and `npm run demo`.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Agent, fetch as undiciFetch, type RequestInit } from 'undici'
 import { freePort, freePortBlock, tempDir } from '@bulwark/testkit'
+import { gatewayUrl, loadConfig, PlatformConfigSchema, type PlatformConfig } from '@bulwark/core'
 
 export const CLI_MAIN = fileURLToPath(new URL('../../packages/cli/src/main.ts', import.meta.url))
 
@@ -76,5 +78,25 @@ export async function startSystem(options: { demo?: boolean; readyTimeoutMs?: nu
       dir.remove()
       return code
     },
+  }
+}
+
+/** Attaches to an instance already running for `home` (e.g. `npm start`); undefined when none answers. */
+export async function attachSystem(home: string): Promise<System | undefined> {
+  let config: PlatformConfig
+  try { config = loadConfig(PlatformConfigSchema, { file: `${home}/config.json` }) as PlatformConfig } catch { return undefined }
+  const status = await runCli(home, ['status', '--json'])
+  if (status.code !== 0) return undefined
+  const rootPem = readFileSync(`${home}/ca/root.crt`, 'utf8')
+  const dispatcher = new Agent({ connect: { ca: rootPem }, connections: 16 })
+  const gateway = gatewayUrl(config)
+  let creds: DemoCredentials = { users: [], clients: [] }
+  try { creds = JSON.parse(readFileSync(`${home}/demo-credentials.json`, 'utf8')) } catch { return undefined }
+  return {
+    home, gateway, rootPem, dispatcher, creds,
+    output: () => '',
+    fetch: (path, init = {}) => undiciFetch(new URL(path, gateway), { ...init, dispatcher }) as unknown as Promise<Response>,
+    cli: (args, timeoutMs) => runCli(home, args, timeoutMs),
+    async stop() { await dispatcher.close(); return 0 },
   }
 }

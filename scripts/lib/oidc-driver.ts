@@ -4,7 +4,8 @@
 import * as client from 'openid-client'
 import { fetch as undiciFetch } from 'undici'
 import { generate } from 'otplib'
-import type { System } from './harness.ts'
+import { Agent } from 'undici'
+import type { System } from './system.ts'
 
 export async function discover(system: System, clientId: string, clientSecret?: string): Promise<client.Configuration> {
   const fetchWithCa: client.CustomFetch = (url, options) =>
@@ -49,7 +50,27 @@ export type LoginResult = { tokens: client.TokenEndpointResponse & client.TokenE
  * Authorization code + PKCE for a public client, submitting the login form
  * (and the MFA form when the account has TOTP) like a browser would.
  */
-export async function loginWithPkce(system: System, config: client.Configuration, user: { username: string; password: string; totpSecret?: string }, scope: string, redirectUri = 'http://127.0.0.1:53682/callback'): Promise<LoginResult> {
+export type LoginOptions = {
+  redirectUri?: string
+  /** Connect from another loopback address (127.0.0.0/8), as a different client IP would. */
+  localAddress?: string
+}
+
+/** Submits the login form once with the given password; returns the page shown (and its status). */
+export async function attemptLogin(system: System, config: client.Configuration, username: string, password: string, options: LoginOptions = {}): Promise<{ status: number; html: string }> {
+  try {
+    await loginWithPkce(system, config, { username, password }, 'openid', { ...options, stopAfterPassword: true })
+    return { status: 200, html: '' }
+  } catch (error) {
+    const page = (error as { page?: { status: number; html: string } }).page
+    if (page) return page
+    throw error
+  }
+}
+
+export async function loginWithPkce(system: System, config: client.Configuration, user: { username: string; password: string; totpSecret?: string }, scope: string, options: LoginOptions & { stopAfterPassword?: boolean } = {}): Promise<LoginResult> {
+  const redirectUri = options.redirectUri ?? 'http://127.0.0.1:53682/callback'
+  const dispatcher = options.localAddress ? new Agent({ connect: { ca: system.rootPem, localAddress: options.localAddress } }) : system.dispatcher
   const verifier = client.randomPKCECodeVerifier()
   const state = client.randomState()
   const url = client.buildAuthorizationUrl(config, {
@@ -60,6 +81,8 @@ export async function loginWithPkce(system: System, config: client.Configuration
   let next: URL = url
   let method = 'GET'
   let body: URLSearchParams | undefined
+  let submittedPassword = false
+  try {
   for (let hop = 0; hop < 20; hop++) {
     if (next.origin !== system.gateway) {
       // Left the gateway: this is the redirect back to the relying party.
@@ -67,7 +90,7 @@ export async function loginWithPkce(system: System, config: client.Configuration
       return { tokens, pages }
     }
     const res = await undiciFetch(next, {
-      method, body, redirect: 'manual', dispatcher: system.dispatcher,
+      method, body, redirect: 'manual', dispatcher,
       headers: { cookie: cookieHeader(jar), ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
     }) as unknown as Response
     remember(jar, res)
@@ -79,12 +102,15 @@ export async function loginWithPkce(system: System, config: client.Configuration
     }
     const html = await res.text()
     pages.push(html)
-    if (res.status !== 200) throw new Error(`login flow: ${res.status} at ${next.pathname}: ${html.slice(0, 500)}`)
+    if (res.status !== 200 || (submittedPassword && options.stopAfterPassword)) {
+      throw Object.assign(new Error(`login flow: ${res.status} at ${next.pathname}: ${html.slice(0, 300)}`), { page: { status: res.status, html } })
+    }
     const form = parseForm(html)
     const fields = new URLSearchParams(form.fields)
     if (form.inputs.includes('password')) {
       fields.set('username', user.username)
       fields.set('password', user.password)
+      submittedPassword = true
     } else if (form.inputs.includes('otp')) {
       if (!user.totpSecret) throw new Error('MFA asked for but no TOTP secret')
       fields.set('otp', await generate({ secret: user.totpSecret }))
@@ -94,4 +120,7 @@ export async function loginWithPkce(system: System, config: client.Configuration
     body = fields
   }
   throw new Error('login flow did not finish in 20 hops')
+  } finally {
+    if (dispatcher !== system.dispatcher) await dispatcher.close()
+  }
 }
