@@ -114,3 +114,29 @@ test('a malformed request is a deny with the reason, never a throw', () => {
   assert.ok(d.errors.length > 0)
   assert.throws(() => createCedarAuthorizer({ policies: 'permit(principal, action, resource' }), TypeError)
 })
+
+test('role gating follows the hierarchy exactly as Cedar does (nested roles, missing role entities)', () => {
+  const text = `
+    @id("staff") permit(principal in Role::"staff", action == Action::"orders.get", resource);
+    @id("support-only") forbid(principal is User in Role::"support", action == Action::"orders.get", resource) when { context has mfa && !context.mfa };
+    @id("other") permit(principal in Role::"other", action == Action::"orders.get", resource);`
+  const authz = createCedarAuthorizer({ policies: text })
+  const parsed = validatePolicyFiles(schema, { 'x.cedar': text }).policies
+  assert.equal(cedar.preparsePolicySet('reference-gating', { staticPolicies: parsed }).type, 'success')
+  const user = (parents: string[]) => ({ uid: { type: 'User', id: 'u' }, attrs: {}, parents: parents.map((id) => ({ type: 'Role', id })) })
+  const support = { uid: { type: 'Role', id: 'support' }, attrs: {}, parents: [{ type: 'Role', id: 'staff' }] }
+  const cases: Array<[CedarEntity[], Record<string, unknown>, 'allow' | 'deny']> = [
+    [[user(['support']), support], { mfa: true }, 'allow'], // support -> staff, transitively
+    [[user(['support']), support], { mfa: false }, 'deny'], // the gated forbid applies
+    [[user(['support'])], { mfa: true }, 'deny'], // without the role entity Cedar knows no staff ancestor
+    [[user(['staff'])], { mfa: false }, 'allow'],
+    [[user([])], {}, 'deny'],
+  ]
+  for (const [ents, context, expected] of cases) {
+    const call = { principal: { type: 'User', id: 'u' }, action: { type: 'Action', id: 'orders.get' }, resource: { type: 'Order', id: 'o' }, context }
+    const reference = cedar.statefulIsAuthorized({ ...call, preparsedPolicySetId: 'reference-gating', entities: ents } as never)
+    assert.equal(reference.type === 'success' ? reference.response.decision : 'error', expected)
+    assert.equal(authz.authorize({ ...call, entities: ents }).decision, expected, JSON.stringify([ents.length, context]))
+  }
+  authz.dispose()
+})

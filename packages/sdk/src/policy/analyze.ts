@@ -11,6 +11,8 @@ export type PolicyFacts = {
   actions: string[] | 'all'
   /** The principal type the scope pins (`is T`, `== T::"x"`), if any. */
   principalType?: string
+  /** `principal in E` / `principal is T in E`: the policy can only apply when E is the principal or one of its ancestors. */
+  principalIn?: { type: string; id: string }
   /** Attribute names read anywhere (`.attr`, `has attr`), on any entity or record. */
   attributes: Set<string>
   /** Uses `in` (scope or expression): entity parents matter. */
@@ -92,6 +94,8 @@ export function analyzePolicy(id: string, text: string): PolicyFacts {
   if (answer.type !== 'success') throw new TypeError(`policy \`${id}\`: ${answer.errors.map((e) => e.message).join('; ')}`)
   const json = answer.json
   const principal = scopeType(json.principal)
+  const scope = json.principal as { op: string; entity?: unknown; in?: { entity?: unknown } }
+  const inEntity = scope.op === 'in' ? scope.entity : scope.op === 'is' ? scope.in?.entity : undefined
   const resource = scopeType(json.resource)
   let actions: string[] | 'all' = 'all'
   if (json.action.op === '==' && 'entity' in json.action) actions = [entityId(json.action.entity)]
@@ -101,6 +105,7 @@ export function analyzePolicy(id: string, text: string): PolicyFacts {
     effect: json.effect,
     actions,
     ...(principal.type ? { principalType: principal.type } : {}),
+    ...(inEntity ? { principalIn: { type: entityType(inEntity)!, id: entityId(inEntity) } } : {}),
     attributes: new Set(),
     usesHierarchy: principal.hierarchy || resource.hierarchy,
     opaque: false,

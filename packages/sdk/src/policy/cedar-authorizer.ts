@@ -9,7 +9,7 @@ import { cedar } from './cedar.ts'
 import { createDecisionCache } from './decision-cache.ts'
 import { parsePolicyFiles } from './policy-text.ts'
 import { trimRequest, type CedarEntity } from './request-trim.ts'
-import { findSlice, planSlices, type SliceShape } from './slices.ts'
+import { findSlice, planSlices, principalAncestry, shape, type SliceEntry, type SliceShape } from './slices.ts'
 
 export type CedarAuthorizerOptions = {
   /** Cedar schema text: supplies each action's principal types and groups. */
@@ -25,6 +25,10 @@ export type CedarAuthorizerOptions = {
   trim?: boolean
   /** One slice per (action, principal type) (default true; false only to measure the gain). */
   slice?: boolean
+  /** Leave out `principal in E` policies whose E is not an ancestor of the principal (default true). */
+  gate?: boolean
+  /** Role-gated sub-slices preparsed at most (default 512); beyond it the whole slice is used. */
+  maxGatedSlices?: number
 }
 
 export type CedarAuthorizer = Authorizer & {
@@ -77,24 +81,46 @@ export function createCedarAuthorizer(options: CedarAuthorizerOptions): CedarAut
   const version = options.version ?? 'local'
   const setId = `bw${++nextSetId}`
   const preparsed = new Map<string, string>()
-  const slices = new Map<SliceShape, Slice>()
-  // Preparse every distinct slice now, so no request pays for parsing.
-  for (const shape of plan.slices.values()) {
-    const slice: Slice = shape
-    if (shape.ids.length > 0) {
-      const key = shape.ids.join('\u0000')
-      let cedarId = preparsed.get(key)
-      if (!cedarId) {
-        cedarId = `${setId}:${preparsed.size}`
-        const subset: Record<string, string> = {}
-        for (const id of shape.ids) subset[id] = policies[id]!
-        const answer = cedar.preparsePolicySet(cedarId, { staticPolicies: subset })
-        if (answer.type !== 'success') throw new TypeError(`policies: ${answer.errors.map((e) => e.message).join('; ')}`)
-        preparsed.set(key, cedarId)
-      }
-      slice.cedarId = cedarId
-    }
-    slices.set(shape, slice)
+  function preparse(ids: readonly string[]): string | undefined {
+    if (ids.length === 0) return undefined
+    const key = ids.join('\u0000')
+    let cedarId = preparsed.get(key)
+    if (cedarId) return cedarId
+    cedarId = `${setId}:${preparsed.size}`
+    const subset: Record<string, string> = {}
+    for (const id of ids) subset[id] = policies[id]!
+    const answer = cedar.preparsePolicySet(cedarId, { staticPolicies: subset })
+    if (answer.type !== 'success') throw new TypeError(`policies: ${answer.errors.map((e) => e.message).join('; ')}`)
+    preparsed.set(key, cedarId)
+    return cedarId
+  }
+  // Preparse every whole slice now, so no request pays for parsing; role-gated
+  // sub-slices are preparsed on first use, at most maxGatedSlices of them.
+  const whole = new Map<SliceEntry, Slice>()
+  for (const entry of plan.slices.values()) whole.set(entry, { ...shape(entry.facts), cedarId: preparse(entry.ids) })
+  const gatedMemo = new Map<SliceEntry, Map<string, Slice>>()
+  const maxGated = options.maxGatedSlices ?? 512
+  let gatedCount = 0
+
+  function sliceFor(request: AuthzRequest): Slice {
+    const entry = findSlice(plan, request.action.id, request.principal.type)
+    const full = whole.get(entry)!
+    if (entry.gated.length === 0 || options.gate === false) return full
+    const ancestry = principalAncestry(request.principal, (request.entities ?? []) as readonly CedarEntity[])
+    let excluded = ''
+    for (const g of entry.gated) if (!ancestry.has(g.key)) excluded += `${g.index},`
+    if (excluded === '') return full
+    let memo = gatedMemo.get(entry)
+    if (!memo) gatedMemo.set(entry, memo = new Map())
+    const hit = memo.get(excluded)
+    if (hit) return hit
+    if (gatedCount >= maxGated) return full
+    const drop = new Set(excluded.slice(0, -1).split(',').map(Number))
+    const facts = entry.facts.filter((_, i) => !drop.has(i))
+    const slice: Slice = { ...shape(facts), cedarId: preparse(facts.map((f) => f.id)) }
+    memo.set(excluded, slice)
+    gatedCount++
+    return slice
   }
   const actionEntities = new Map<string, CedarEntity[]>()
   for (const [action, ancestors] of plan.actionAncestors) {
@@ -146,7 +172,7 @@ export function createCedarAuthorizer(options: CedarAuthorizerOptions): CedarAut
     authorize(request) {
       if (disposed) return { decision: 'deny', reasons: [], errors: ['authorizer disposed'], policyVersion: version }
       try {
-        const slice = slices.get(findSlice(plan, request.action.id, request.principal.type))!
+        const slice = sliceFor(request)
         return slice.cedarId === undefined ? empty : evaluate(request, slice)
       } catch (error) {
         // Fail closed: a malformed request or an engine fault is a deny with the reason.

@@ -14,9 +14,20 @@ export type SliceShape = {
   opaque: boolean
 }
 
+/**
+ * A slice plus, for the policies whose scope is `principal in E`, which E
+ * each needs: a request whose principal is not E and has no ancestor E
+ * cannot match them, so they are left out for it (see gateSlice).
+ */
+export type SliceEntry = SliceShape & {
+  facts: PolicyFacts[]
+  /** Indexes into `facts` of the gated policies, with `<type>\u0000<id>` of their E. */
+  gated: Array<{ index: number; key: string }>
+}
+
 export type SlicePlan = {
   /** `<action>\u0000<principal type>` -> slice; `<action>\u0000*` holds the policies any type may match. */
-  slices: Map<string, SliceShape>
+  slices: Map<string, SliceEntry>
   /** Actions the plan knows; others get the `*` action slices (policies on every action). */
   actions: Set<string>
   /** Action -> its ancestors (action groups), from the schema. */
@@ -29,13 +40,23 @@ export function sliceKey(action: string, principalType: string): string {
   return `${action}\u0000${principalType}`
 }
 
-function shape(policies: PolicyFacts[]): SliceShape {
+export function shape(policies: readonly PolicyFacts[]): SliceShape {
   const attributes = new Set<string>()
   for (const p of policies) for (const a of p.attributes) attributes.add(a)
   return {
     ids: policies.map((p) => p.id), attributes,
     usesHierarchy: policies.some((p) => p.usesHierarchy), opaque: policies.some((p) => p.opaque),
   }
+}
+
+export function uidKey(type: string, id: string): string {
+  return `${type}\u0000${id}`
+}
+
+function entry(policies: PolicyFacts[]): SliceEntry {
+  const gated: SliceEntry['gated'] = []
+  policies.forEach((p, index) => { if (p.principalIn) gated.push({ index, key: uidKey(p.principalIn.type, p.principalIn.id) }) })
+  return { ...shape(policies), facts: policies, gated }
 }
 
 function matchesAction(facts: PolicyFacts, action: string, ancestors: readonly string[]): boolean {
@@ -63,12 +84,12 @@ export function planSlices(facts: readonly PolicyFacts[], schemaActions?: Map<st
     }
     actionAncestors.set(action, [...seen])
   }
-  const slices = new Map<string, SliceShape>()
+  const slices = new Map<string, SliceEntry>()
   const build = (action: string, matching: PolicyFacts[]) => {
     const types = new Set<string>(schemaActions?.get(action)?.principalTypes ?? [])
     for (const f of matching) if (f.principalType) types.add(f.principalType)
-    for (const type of types) slices.set(sliceKey(action, type), shape(matching.filter((f) => !f.principalType || f.principalType === type)))
-    slices.set(sliceKey(action, ANY), shape(matching.filter((f) => !f.principalType)))
+    for (const type of types) slices.set(sliceKey(action, type), entry(matching.filter((f) => !f.principalType || f.principalType === type)))
+    slices.set(sliceKey(action, ANY), entry(matching.filter((f) => !f.principalType)))
   }
   for (const action of actions) build(action, facts.filter((f) => matchesAction(f, action, actionAncestors.get(action) ?? [])))
   build(ANY, facts.filter((f) => f.actions === 'all'))
@@ -76,7 +97,31 @@ export function planSlices(facts: readonly PolicyFacts[], schemaActions?: Map<st
 }
 
 /** The slice for a request: exact action and principal type, else the type-agnostic policies. */
-export function findSlice(plan: SlicePlan, action: string, principalType: string): SliceShape {
+export function findSlice(plan: SlicePlan, action: string, principalType: string): SliceEntry {
   const a = plan.actions.has(action) ? action : ANY
   return plan.slices.get(sliceKey(a, principalType)) ?? plan.slices.get(sliceKey(a, ANY))!
+}
+
+/**
+ * The principal and its ancestors, as Cedar computes them for `in`: the
+ * transitive closure of `parents` over the entities in the request (an
+ * entity missing from the request has no ancestors).
+ */
+export function principalAncestry(principal: { type: string; id: string }, entities: ReadonlyArray<{ uid: { type: string; id: string }; parents: ReadonlyArray<{ type: string; id: string }> }>): Set<string> {
+  const start = uidKey(principal.type, principal.id)
+  const seen = new Set<string>([start])
+  if (entities.length === 0) return seen
+  const byUid = new Map<string, ReadonlyArray<{ type: string; id: string }>>()
+  for (const e of entities) byUid.set(uidKey(e.uid.type, e.uid.id), e.parents)
+  const queue = [start]
+  while (queue.length > 0) {
+    for (const parent of byUid.get(queue.pop()!) ?? []) {
+      const key = uidKey(parent.type, parent.id)
+      if (!seen.has(key)) {
+        seen.add(key)
+        queue.push(key)
+      }
+    }
+  }
+  return seen
 }
