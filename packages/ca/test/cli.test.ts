@@ -52,27 +52,32 @@ test('ca issue writes a 0600 key, a chained certificate for the service and the 
   assert.ok(leaf.checkPrivateKey(createPrivateKey(readFileSync(join(out.path, 'key.pem')))))
   assert.equal(h.audit.events.filter((e) => e.type === 'cert.issued' && e.details?.via === 'issue').at(-1)?.actor.kind, 'operator')
 
-  const again = await bulwark('ca', 'issue', '--service', 'reports', '--out', out.path)
-  assert.equal(again.code, 1, 'refuses to overwrite without --force')
-  assert.match(again.stderr, /exists/)
-
-  const listed = await bulwark('ca', 'list', '--json', '--service', 'reports')
-  assert.equal(listed.code, 0, listed.stderr)
-  const certs = (JSON.parse(listed.stdout) as { certs: Array<{ serial: string; via: string }> }).certs
-  assert.deepEqual(certs.map((c) => [c.serial, c.via]), [[summary.serial, 'issue']])
-  const table = await bulwark('ca', 'list')
-  assert.equal(table.code, 0)
-  assert.match(table.stdout, /^SERIAL\s+SPIFFE ID/)
-  assert.ok(table.stdout.includes(summary.serial))
+  // The rest in-process (the same command module the entry point dispatches to).
+  const lines: string[] = []
+  const errors: string[] = []
+  const ctx = createCliContext({ home: h.paths.home, json: false, out: (t) => lines.push(t), err: (t) => errors.push(t) })
+  try {
+    assert.equal(await run(['issue', '--service', 'reports', '--out', out.path], ctx), 1, 'refuses to overwrite without --force')
+    assert.match(errors.join('\n'), /exists/)
+    assert.equal(await run(['list', '--json', '--service', 'reports'], ctx), 0)
+    const certs = (JSON.parse(lines.pop()!) as { certs: Array<{ serial: string; via: string }> }).certs
+    assert.deepEqual(certs.map((c) => [c.serial, c.via]), [[summary.serial, 'issue']])
+    assert.equal(await run(['list'], ctx), 0)
+    assert.match(lines[0]!, /^SERIAL\s+SPIFFE ID/)
+    assert.ok(lines.some((l) => l.includes(summary.serial) && l.endsWith('active')))
+    assert.equal(await run(['issue', '--service', 'reports', '--out', out.path, '--force'], ctx), 0)
+    assert.notEqual(new X509Certificate(readFileSync(join(out.path, 'cert.pem'))).serialNumber, leaf.serialNumber)
+  } finally {
+    await ctx.close()
+  }
 })
 
-test('ca commands exit 2 on bad usage and 1 when the CA refuses', async () => {
+test('ca commands raise usage errors (exit 2) on bad arguments and fail (exit 1) when the CA refuses', async () => {
   using out = tempDir()
-  assert.equal((await bulwark('ca', 'issue', '--service', 'Bad Name', '--out', out.path)).code, 2)
   const errors: string[] = []
   const ctx = createCliContext({ home: h.paths.home, json: false, out: () => {}, err: (t) => errors.push(t) })
   try {
-    for (const args of [['issue', '--service', 'orders'], ['frobnicate'], [], ['list', '--bogus'], ['list', '--limit', '0']]) {
+    for (const args of [['issue', '--service', 'Bad Name', '--out', out.path], ['issue', '--service', 'orders'], ['frobnicate'], [], ['list', '--bogus'], ['list', '--limit', '0']]) {
       await assert.rejects(run(args, ctx), UsageError, args.join(' '))
     }
     await assert.rejects(run(['issue', '--service', 'ca', '--out', out.path], ctx), /BW_CA_SPIFFE_ID_INVALID/)
