@@ -143,6 +143,11 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
   const toProvider = async (request: FastifyRequest, reply: FastifyReply) => {
     reply.hijack()
     reply.raw.setHeader('x-request-id', String(request.id))
+    // oidc-provider stops reading an oversized or malformed body and answers early; the rest of that body
+    // would be parsed as the next request on a kept-alive connection, so such a connection is closed.
+    reply.raw.once('finish', () => {
+      if (!request.raw.complete) (request.raw.socket as { destroySoon?: () => void }).destroySoon?.()
+    })
     handle(request.raw, reply.raw)
   }
   const unreachable = async () => undefined

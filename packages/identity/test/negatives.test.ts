@@ -2,6 +2,8 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import * as client from 'openid-client'
 import { SignJWT, importJWK, generateKeyPair, decodeJwt } from 'jose'
+import { Readable } from 'node:stream'
+import { createMtlsAgent, expectSpiffeId } from '@bulwark/core'
 import { startHarness, createBrowser, type Harness } from './helpers.ts'
 
 let h: Harness
@@ -110,4 +112,20 @@ test('discovery advertises the OAuth 2.1 profile only', async () => {
   assert.equal(meta.jwks_uri, `${h.issuer}/oauth2/jwks`)
   assert.equal(meta.end_session_endpoint, `${h.issuer}/oauth2/logout`)
   assert.equal(meta.tls_client_certificate_bound_access_tokens, true)
+})
+
+test('an oversized body answered early does not poison the kept-alive connection', async () => {
+  const agent = createMtlsAgent(await h.ca.source('gateway'), { verifyPeer: expectSpiffeId('spiffe://bulwark.test/svc/identity'), connections: 1 })
+  try {
+    for (let i = 0; i < 2; i++) {
+      const big = await agent.request({ origin: h.url, path: '/oauth2/token', method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': '192.0.2.1' }, body: Readable.from([Buffer.from(`scope=${'a'.repeat(2_000_000)}`)]), headersTimeout: 5000 })
+      assert.equal(big.statusCode, 400)
+      await big.body.dump()
+      const small = await agent.request({ origin: h.url, path: '/.well-known/openid-configuration', method: 'GET', headersTimeout: 5000 })
+      assert.equal(small.statusCode, 200)
+      await small.body.dump()
+    }
+  } finally {
+    await agent.close()
+  }
 })

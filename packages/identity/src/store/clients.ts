@@ -58,21 +58,33 @@ export function createClientStore(db: Database, options: { trustDomain: string; 
   const select = db.prepare('SELECT metadata FROM clients WHERE client_id = ?')
   const all = db.prepare('SELECT metadata FROM clients ORDER BY client_id')
   const del = db.prepare('DELETE FROM clients WHERE client_id = ?')
+  // Client lookups happen on every token request; registrations are rare, so cache parsed rows (this process only).
+  const cache = new Map<string, ClientMetadata | null>()
   function load(clientId: string): ClientMetadata | undefined {
+    const cached = cache.get(clientId)
+    if (cached !== undefined) return cached ?? undefined
     const row = select.get(clientId) as { metadata: string } | undefined
-    return row ? JSON.parse(row.metadata) as ClientMetadata : undefined
+    const metadata = row ? JSON.parse(row.metadata) as ClientMetadata : undefined
+    if (metadata) cache.set(clientId, metadata)
+    return metadata
   }
+  const workloads = new Map<string, ClientMetadata>()
   return {
     async providerMetadata(clientId) {
       if (typeof clientId !== 'string' || clientId.length > 128) return undefined
       const svc = SVC_CLIENT.exec(clientId)
-      if (svc) return workloadClientMetadata(options.trustDomain, svc[1]!)
+      if (svc) {
+        let metadata = workloads.get(clientId)
+        if (!metadata) workloads.set(clientId, metadata = workloadClientMetadata(options.trustDomain, svc[1]!))
+        return metadata
+      }
       return load(clientId)
     },
     create(metadata) {
       if (SVC_CLIENT.test(metadata.client_id)) throw new TypeError('`svc-*` client ids are reserved for workloads')
       const stored = { ...metadata, ...(metadata.client_secret ? { client_secret: hashClientSecret(metadata.client_secret) } : {}) }
       insert.run(metadata.client_id, JSON.stringify(stored), options.clock.now())
+      cache.delete(metadata.client_id)
       return redact(stored)
     },
     get(clientId) {
@@ -80,6 +92,9 @@ export function createClientStore(db: Database, options: { trustDomain: string; 
       return metadata ? redact(metadata) : undefined
     },
     list: () => (all.all() as Array<{ metadata: string }>).map((row) => redact(JSON.parse(row.metadata) as ClientMetadata)),
-    remove: (clientId) => Number(del.run(clientId).changes) > 0,
+    remove(clientId) {
+      cache.delete(clientId)
+      return Number(del.run(clientId).changes) > 0
+    },
   }
 }
