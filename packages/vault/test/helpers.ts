@@ -1,7 +1,8 @@
 // Shared set-up: a real vault on 127.0.0.1:0 behind real mTLS (testkit CA),
 // and undici clients holding SVIDs for different identities.
 import { Agent, request } from 'undici'
-import { attachMtls, createManualClock, createMemoryAuditSink, createMtlsAgent, createSilentLogger, mtlsServerOptions, operatorSpiffeId, type AuditEvent } from '@bulwark/core'
+import assert from 'node:assert/strict'
+import { AuditEventSchema, attachMtls, checkSchema, createManualClock, createMemoryAuditSink, createMtlsAgent, createSilentLogger, mtlsServerOptions, operatorSpiffeId, type AuditEvent } from '@bulwark/core'
 import { createTestCa, tempDir, type TestCa } from '@bulwark/testkit'
 import { createVault, type Vault } from '../src/server.ts'
 import { loadVaultConfig } from '../src/config.ts'
@@ -60,6 +61,8 @@ export async function startVault(overrides: Record<string, unknown> = {}, option
     ca, vault, url, home, events: audit.events, clock, client,
     operator: () => client(operatorSpiffeId(ca.trustDomain)),
     async close() {
+      // Every event the vault emitted must be one the audit service accepts.
+      for (const event of audit.events) assert.deepEqual(checkSchema(AuditEventSchema, event), [], JSON.stringify(event))
       await Promise.all(agents.map((a) => a.close()))
       await vault.close()
       dir?.remove()
