@@ -169,6 +169,13 @@ test('unknown body fields are a 400, never silently dropped (mass assignment)', 
   assert.equal((await call('/notes/n1', { token, method: 'PATCH', body: { text: 5 } })).status, 400)
 })
 
+test('bodies over the size limit are refused with 413 (API4:2023)', async () => {
+  const token = await identity.tokenFor('notes', { sub: 'alice' })
+  const res = await call('/notes/n1', { token, method: 'PATCH', body: { text: 'x'.repeat(70 * 1024) } })
+  assert.equal(res.status, 413)
+  assert.equal(res.body.code, 'BW_PAYLOAD_TOO_LARGE')
+})
+
 test('honours the revocation feed: a revoked subject and a revoked jti are refused', async () => {
   const old = await identity.tokenFor('notes', { sub: 'dave' })
   const other = await identity.tokenFor('notes', { sub: 'erin', jti: 'jti-erin-1' })

@@ -24,7 +24,12 @@ async function priceItems(deps: PlaceOrderDeps, request: FastifyRequest, input: 
     const res = await deps.app.callService<Product>('catalog', { path: `/catalog/products/${encodeURIComponent(productId)}`, requestId: String(request.id) })
     if (res.status === 404 || res.status === 400) throw OrdersErrors.unknownProduct(`unknown product \`${productId}\``)
     if (res.status !== 200) throw OrdersErrors.catalogUnavailable(undefined, { cause: new Error(`catalog answered ${res.status}`) })
-    return res.body
+    // Another service's answer is input too (OWASP API10:2023): check its shape before pricing with it.
+    const product = res.body
+    if (!product || product.id !== productId || typeof product.name !== 'string' || !Number.isSafeInteger(product.price) || product.price < 0 || typeof product.currency !== 'string') {
+      throw OrdersErrors.catalogUnavailable(undefined, { cause: new Error('catalog answered a malformed product') })
+    }
+    return product
   }))
   for (const product of products) {
     currencies.add(product.currency)

@@ -8,13 +8,7 @@ import { api, startTestPlatform, type TestPlatform, type TestRuntime } from '../
 import { createOrders, type Orders } from '../src/index.ts'
 import { createCatalog, type Catalog } from '../../catalog/src/index.ts'
 import { createPayments, type Payments } from '../../payments/src/index.ts'
-
-// Needed in packages/policy/policies/segmentation.cedar (reported to the lead).
-export const ORDERS_READS_CATALOG = `
-@id("seg-orders-to-catalog-read")
-permit (principal is Service, action == Action::"call", resource is Endpoint)
-when { principal.name == "orders" && resource.service == "catalog" && resource.method == "GET" };
-`
+import { ORDERS_READS_CATALOG } from './extra-policy.ts'
 
 let p: TestPlatform
 let orders: Orders
@@ -160,4 +154,13 @@ test('payments refuses a charge that did not come through orders', async () => {
     body: { paymentMethodId: cards.alice, amount: 1, currency: 'USD', orderId: 'ord_gw' },
   })
   assert.ok(res.status === 403 || res.status === 404)
+})
+
+test('every orders route needs a token addressed to orders (API2:2023 broken authentication)', async () => {
+  const wrongAudience = await p.identity.tokenFor('payments', { sub: 'alice' })
+  for (const [method, path] of [['GET', '/orders'], ['POST', '/orders'], ['GET', `/orders/${aliceOrder}`]] as const) {
+    const body = method === 'POST' ? { items: [{ productId: products[0]!.id, quantity: 1 }], paymentMethodId: cards.alice } : undefined
+    assert.equal((await api(toOrders, url, method, path, { body })).status, 401, `${method} ${path} without a token`)
+    assert.equal((await api(toOrders, url, method, path, { body, token: wrongAudience })).status, 401, `${method} ${path} with a payments token`)
+  }
 })

@@ -93,6 +93,10 @@ test('lists only the caller\'s own payment methods (API1:2023 BOLA)', async () =
   assert.deepEqual(alice.body.items.map((m: { last4: string }) => m.last4), ['1111'])
   assert.deepEqual(bob.body.items.map((m: { last4: string }) => m.last4), ['4444'])
   assert.equal(bob.body.items[0].brand, 'mastercard')
+  // No excessive data exposure (API3:2023): never the ciphertext, the owner or the number.
+  assert.deepEqual(Object.keys(bob.body.items[0]).sort(), ['brand', 'createdAt', 'expMonth', 'expYear', 'id', 'last4'])
+  assert.equal((await api(gateway, url, 'GET', '/payments/methods')).status, 401)
+  assert.equal((await api(gateway, url, 'GET', '/payments/methods', { token: await p.identity.tokenFor('orders', { sub: 'bob' }) })).status, 401)
 })
 
 test('caps payment methods per user (API4:2023)', async () => {
