@@ -68,8 +68,11 @@ export async function createCa(config: CaConfig, deps: CaDeps): Promise<Ca> {
     createApp(source, extras = {}) {
       if (extras.metrics) ctx.metrics = extras.metrics
       if (extras.revocation) authority.addRevocationSink(extras.revocation)
+      // Not ready once the intermediate can no longer sign a full-lifetime SVID.
+      const health = extras.health ?? deps.health
+      health?.addCheck('intermediate', () => authority.signer.cert.notAfter.getTime() - clock.now() > config.svidTtlSeconds * 1000, { critical: true })
       const app = createServiceServer({
-        name: 'ca', log: deps.log, metrics: ctx.metrics, health: extras.health ?? deps.health,
+        name: 'ca', log: deps.log, metrics: ctx.metrics, health,
         https: caServerOptions(source.current()), bodyLimit: 64 * 1024,
       })
       app.addHook('onRequest', createPeerGuard(ctx))

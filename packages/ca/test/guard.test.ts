@@ -84,6 +84,10 @@ test('a service certificate may not call operator routes', async () => {
   }
   assert.equal(eventsOf(h, 'authz.denied').at(-1)?.actor.spiffeId, svid.spiffeId)
   assert.equal((await h.call(agent, 'GET', '/v1/bundle')).status, 200, 'the bundle is open to any verified peer')
+  assert.equal((await h.call(agent, 'GET', '/healthz')).status, 200, 'health is open to any verified peer')
+  const ready = await h.op('GET', '/readyz')
+  assert.equal(ready.status, 200)
+  assert.equal(ready.body.checks.intermediate, true)
 })
 
 test('renewal over mTLS gives the same identity a new certificate and key', async () => {

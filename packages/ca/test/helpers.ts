@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { request, type Dispatcher } from 'undici'
 import {
-  createMemoryAuditSink, createMtlsAgent, createSilentLogger, createSvidSource, describeCertificate,
+  createHealth, createMemoryAuditSink, createMtlsAgent, createSilentLogger, createSvidSource, describeCertificate,
   expectSpiffeId, homePaths, loadConfig, openDatabase, operatorSpiffeId, serviceSpiffeId, type HomePaths, type Svid,
 } from '@bulwark/core'
 import { tempDir } from '@bulwark/testkit'
@@ -51,7 +51,9 @@ export async function startHarness(overrides: Partial<CaConfig> = {}): Promise<H
   let offset = 0
   const clock: OffsetClock = { now: () => Date.now() + offset, advance: (ms: number) => { offset += ms }, set: (ms: number) => { offset = ms - Date.now() } }
   const db = openDatabase(paths.database('ca'))
-  const running = await startCa(config, { log: createSilentLogger(), audit, paths, clock, db })
+  const health = createHealth()
+  health.setReady(true)
+  const running = await startCa(config, { log: createSilentLogger(), audit, paths, clock, db, health })
   const agents: Dispatcher[] = []
   const agentFor = (svid: Svid) => {
     const agent = createMtlsAgent(createSvidSource(svid), { verifyPeer: expectSpiffeId(CA_ID) })
