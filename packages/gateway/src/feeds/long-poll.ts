@@ -26,11 +26,13 @@ export function startLongPoll(options: LongPollOptions): LongPoll {
   let stopped = false
   let connected = false
   let failures = 0
+  let first = true
   const controller = new AbortController()
   let markSynced: () => void = () => {}
   const synced = new Promise<void>((resolve) => { markSynced = resolve })
-  async function once(): Promise<void> {
-    const wait = seq === 0 ? 0 : options.waitSeconds
+  async function once(): Promise<number> {
+    // The first call catches up at once; every later one waits for news.
+    const wait = first ? 0 : options.waitSeconds
     const response = await request(`${options.url}${options.path}?after=${seq}&wait=${wait}`, {
       dispatcher: options.dispatcher, signal: controller.signal,
       headersTimeout: (wait + 10) * 1000, bodyTimeout: 10_000,
@@ -47,12 +49,17 @@ export function startLongPoll(options: LongPollOptions): LongPoll {
     if (Number.isFinite(next) && next >= seq) seq = next
     connected = true
     failures = 0
+    first = false
     markSynced()
+    return entries.length
   }
   void (async () => {
     while (!stopped) {
+      const started = Date.now()
       try {
-        await once()
+        const count = await once()
+        // A feed that answers at once with nothing (no long-poll support) must not become a busy loop.
+        if (count === 0 && Date.now() - started < 100) await new Promise((resolve) => setTimeout(resolve, 1000).unref())
       } catch (error) {
         if (stopped) break
         connected = false
