@@ -116,3 +116,23 @@ test('oversized transit input and bad key names are 4xx', async () => {
   assert.equal((await users.call('POST', '/v1/transit/keys/shop-%2A')).status, 400)
   assert.equal((await users.call('POST', '/v1/transit/encrypt/shop-pii', { plaintext: 'not base64!' })).status, 400)
 })
+
+test('batch encrypt and decrypt: order kept, a bad item fails alone, one audit event', async () => {
+  await users.call('POST', '/v1/transit/keys/shop-batch')
+  const emails = ['a@x.io', 'b@x.io', 'c@x.io']
+  const enc = await users.call('POST', '/v1/transit/encrypt-batch/shop-batch', { items: emails.map((e) => ({ plaintext: b64(e), context: b64(e.length.toString()) })) })
+  assert.equal(enc.status, 200)
+  const cts = enc.body.items.map((i: { ciphertext: string }) => i.ciphertext)
+  const dec = await users.call('POST', '/v1/transit/decrypt-batch/shop-batch', {
+    items: [{ ciphertext: cts[0], context: b64('6') }, { ciphertext: cts[1], context: b64('wrong') }, { ciphertext: cts[2], context: b64('6') }, { ciphertext: 'junk' }],
+  })
+  assert.equal(dec.status, 200)
+  assert.equal(text(dec.body.items[0].plaintext), 'a@x.io')
+  assert.equal(dec.body.items[1].error.code, 'BW_VAULT_DECRYPT_FAILED')
+  assert.equal(text(dec.body.items[2].plaintext), 'c@x.io')
+  assert.equal(dec.body.items[3].error.code, 'BW_VAULT_CIPHERTEXT_INVALID')
+  const event = h.events.findLast((e) => e.type === 'transit.decrypted' && e.resource === 'shop-batch')
+  assert.deepEqual(event?.details, { count: 4, failed: 2 })
+  assert.equal((await users.call('POST', '/v1/transit/decrypt-batch/shop-orders-x', { items: [{ ciphertext: cts[0] }] })).status, 404)
+  assert.equal((await users.call('POST', '/v1/transit/encrypt-batch/shop-batch', { items: [] })).status, 400)
+})

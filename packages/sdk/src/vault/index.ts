@@ -86,6 +86,17 @@ export function createVaultClient(options: VaultClientOptions) {
     async decryptText(name: string, ciphertext: string, opts: { context?: Bytes } = {}): Promise<string> {
       return (await transit.decrypt(name, ciphertext, opts)).toString('utf8')
     },
+    /** Encrypts many values in one request (at most 256), in order. */
+    async encryptBatch(name: string, items: Array<{ plaintext: Bytes; context?: Bytes }>): Promise<string[]> {
+      const body = await post(`/v1/transit/encrypt-batch/${key(name)}`, { items: items.map((i) => ({ plaintext: enc(i.plaintext), ...ctx(i.context) })) })
+      return (body.items as Array<{ ciphertext: string }>).map((i) => i.ciphertext)
+    },
+    /** Decrypts many values (at most 256), in order; an item that fails authentication comes back as a VaultError, not a throw. */
+    async decryptBatch(name: string, items: Array<{ ciphertext: string; context?: Bytes }>): Promise<Array<Buffer | VaultError>> {
+      const body = await post(`/v1/transit/decrypt-batch/${key(name)}`, { items: items.map((i) => ({ ciphertext: i.ciphertext, ...ctx(i.context) })) })
+      return (body.items as Array<{ plaintext?: string; error?: { code: string; detail: string } }>).map((i) =>
+        i.error ? new VaultError(400, i.error.code, i.error.detail) : Buffer.from(i.plaintext!, 'base64'))
+    },
     async rewrap(name: string, ciphertext: string, opts: { context?: Bytes } = {}): Promise<string> {
       return (await post(`/v1/transit/rewrap/${key(name)}`, { ciphertext, ...ctx(opts.context) })).ciphertext
     },

@@ -3,6 +3,7 @@
 // outputs are base64; plaintext never reaches a log or an audit event.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
+import { isBulwarkError } from '@bulwark/core'
 import type { Access, Principal } from '../access.ts'
 import type { TransitEngine } from '../transit.ts'
 import { checkKeyName } from '../paths.ts'
@@ -23,6 +24,7 @@ export function registerTransitRoutes(app: FastifyInstance, deps: { transit: Tra
     verify: Type.Object({ input: b64, hmac: Type.String({ maxLength: 128 }) }, { additionalProperties: false }),
     config: Type.Object({ minDecryptionVersion: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
   }
+  const batchOf = (item: ReturnType<typeof Type.Object>) => Type.Object({ items: Type.Array(item, { minItems: 1, maxItems: 256 }) }, { additionalProperties: false })
   const decode = (value: string | undefined) => (value === undefined ? undefined : Buffer.from(value, 'base64'))
 
   function guard(request: FastifyRequest, action: string): { principal: Principal; name: string } {
@@ -62,6 +64,25 @@ export function registerTransitRoutes(app: FastifyInstance, deps: { transit: Tra
     } finally {
       plaintext.fill(0)
     }
+  })
+  // Batches (a page of users, say): one request, one audit event; a bad ciphertext fails only its own item.
+  op<{ items: Crypt[] }>('post', '/v1/transit/encrypt-batch/:name', 'transit.encrypt', 'transit.encrypted', batchOf(bodies.encrypt), (name, body) =>
+    ({ result: { items: body.items.map((item) => ({ ciphertext: transit.encrypt(name, decode(item.plaintext)!, decode(item.context)) })) }, details: { count: body.items.length } }))
+  op<{ items: Crypt[] }>('post', '/v1/transit/decrypt-batch/:name', 'transit.decrypt', 'transit.decrypted', batchOf(bodies.decrypt), (name, body) => {
+    let failed = 0
+    const items = body.items.map((item) => {
+      try {
+        const plaintext = transit.decrypt(name, item.ciphertext, decode(item.context))
+        const out = { plaintext: plaintext.toString('base64') }
+        plaintext.fill(0)
+        return out
+      } catch (error) {
+        if (!isBulwarkError(error) || error.status >= 500 || error.code === 'BW_VAULT_NOT_FOUND') throw error
+        failed++
+        return { error: { code: error.code, detail: error.message } }
+      }
+    })
+    return { result: { items }, details: { count: items.length, failed } }
   })
   op<Crypt>('post', '/v1/transit/rewrap/:name', 'transit.rewrap', 'transit.rewrapped', bodies.decrypt, (name, body) =>
     ({ result: { ciphertext: transit.rewrap(name, body.ciphertext, decode(body.context)) } }))
