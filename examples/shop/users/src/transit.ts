@@ -1,8 +1,9 @@
-// Vault transit over mTLS (POST /v1/transit/...): per-user data keys, the
-// email blind index, and key deletion for crypto-shredding. A small local
-// client until `@bulwark/sdk/vault` (createVaultClient) is used instead.
-import { request, type Dispatcher } from 'undici'
+// The users service's view of vault transit, on `@bulwark/sdk/vault`:
+// per-user data keys, the email blind index, and key deletion for
+// crypto-shredding. Vault failures become a 502 that names no value.
 import { BulwarkError } from '@bulwark/core'
+import { createVaultClient, VaultError } from '@bulwark/sdk/vault'
+import type { Dispatcher } from 'undici'
 
 export type Transit = {
   createKey(name: string): Promise<void>
@@ -12,35 +13,28 @@ export type Transit = {
   blindIndex(name: string, value: string): Promise<string>
 }
 
-export function createTransit(options: { url: string; dispatcher: Dispatcher }): Transit {
-  async function call(method: 'POST' | 'DELETE', path: string, body?: unknown, allowMissing = false): Promise<Record<string, unknown>> {
-    const response = await request(`${options.url}${path}`, {
-      method, dispatcher: options.dispatcher, headersTimeout: 5000, bodyTimeout: 5000,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    })
-    const json = await response.body.json().catch(() => ({})) as Record<string, unknown>
-    if (allowMissing && response.statusCode === 404) return json
-    if (response.statusCode >= 300) {
-      throw new BulwarkError('BW_SHOP_VAULT_FAILED', 502, 'vault refused a transit operation', { cause: new Error(`vault ${path.split('/').slice(0, 4).join('/')}: ${response.statusCode} ${String(json.code ?? '')}`) })
-    }
-    return json
+async function guarded<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation()
+  } catch (error) {
+    throw new BulwarkError('BW_SHOP_VAULT_FAILED', 502, 'vault refused a transit operation', { cause: error })
   }
-  const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
-  const key = (name: string) => encodeURIComponent(name)
+}
+
+export function createTransit(options: { url: string; dispatcher: Dispatcher }): Transit {
+  const { transit } = createVaultClient({ url: options.url, dispatcher: options.dispatcher, timeoutMs: 5000 })
   return {
-    async createKey(name) { await call('POST', `/v1/transit/keys/${key(name)}`) },
-    // A key that is already gone is already shredded.
-    async deleteKey(name) { await call('DELETE', `/v1/transit/keys/${key(name)}`, undefined, true) },
-    async encrypt(name, plaintext, context) {
-      return String((await call('POST', `/v1/transit/encrypt/${key(name)}`, { plaintext: b64(plaintext), context: b64(context) })).ciphertext)
-    },
-    async decrypt(name, ciphertext, context) {
-      const out = await call('POST', `/v1/transit/decrypt/${key(name)}`, { ciphertext, context: b64(context) })
-      return Buffer.from(String(out.plaintext), 'base64').toString('utf8')
-    },
-    async blindIndex(name, value) {
-      return String((await call('POST', `/v1/transit/blind-index/${key(name)}`, { input: b64(value) })).index)
-    },
+    createKey: (name) => guarded(async () => { await transit.createKey(name) }),
+    deleteKey: (name) => guarded(async () => {
+      try {
+        await transit.deleteKey(name)
+      } catch (error) {
+        // A key that is already gone is already shredded.
+        if (!(error instanceof VaultError && error.status === 404)) throw error
+      }
+    }),
+    encrypt: (name, plaintext, context) => guarded(() => transit.encrypt(name, plaintext, { context })),
+    decrypt: (name, ciphertext, context) => guarded(() => transit.decryptText(name, ciphertext, { context })),
+    blindIndex: (name, value) => guarded(() => transit.blindIndex(name, value)),
   }
 }
