@@ -1,0 +1,37 @@
+// The component's start step, separate from main.ts so tests can run it with
+// a hand-made runtime: validate our config section, open the store under the
+// home, seed the demo, hand the Fastify app back to the runtime.
+import { readFileSync } from 'node:fs'
+import { loadConfig } from '@bulwark/core'
+import type { ComponentRuntime, StartResult } from '@bulwark/sdk/runtime'
+import { IdentityConfigSchema } from './config.ts'
+import { createIdentity } from './identity.ts'
+import { seedDemo } from './seed.ts'
+
+function readMasterKey(path: string): Buffer {
+  const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64')
+  if (key.length < 32) throw new Error('master key is shorter than 32 bytes')
+  return key
+}
+
+/** The platform frame (`port`, `enabled`) shares the section; it is not ours to validate. */
+function ownSection(section: Record<string, unknown>): Record<string, unknown> {
+  const { port: _port, enabled: _enabled, ...rest } = section
+  return rest
+}
+
+export async function startIdentity(rt: ComponentRuntime): Promise<StartResult> {
+  const config = loadConfig(IdentityConfigSchema, { source: 'components.identity', value: ownSection(rt.config) })
+  const { host, port } = rt.bootstrap.listen
+  const identity = createIdentity(config, {
+    log: rt.log, audit: rt.audit, svid: rt.svid, clock: rt.clock, metrics: rt.metrics, health: rt.health,
+    issuer: rt.bootstrap.publicUrl, trustDomain: rt.bootstrap.trustDomain,
+    database: rt.paths.database('identity'), masterKey: readMasterKey(rt.paths.masterKey),
+    internalUrl: `https://${host.includes(':') ? `[${host}]` : host}:${port}`, https: rt.httpsOptions(),
+  })
+  if (rt.demo) {
+    const seeded = await seedDemo(identity.context, rt.paths.demoCredentials)
+    if (seeded) rt.log.info({ path: rt.paths.demoCredentials }, 'demo credentials written')
+  }
+  return { app: identity.app, close: identity.close }
+}
