@@ -3,7 +3,8 @@
 import type { Clock, Database } from '@bulwark/core'
 
 export type Block = { seq: number; kind: 'ip' | 'client'; value: string; reason: string; alertId?: string; createdAt: string; expiresAt: string }
-export type BlockFeed = { seq: number; blocks: Block[] }
+/** `entries` repeats `blocks` for generic long-poll clients (same shape as identity's revocation feed). */
+export type BlockFeed = { seq: number; blocks: Block[]; entries: Block[] }
 
 type BlockRow = { seq: number; kind: 'ip' | 'client'; value: string; reason: string; alert_id: string | null; created_at: number; expires_at: number }
 
@@ -32,8 +33,8 @@ export function createBlockList(db: Database, clock: Clock): BlockList {
   const waiters = new Set<() => void>()
 
   function since(from: number): BlockFeed {
-    const rows = after.all(from, clock.now()) as BlockRow[]
-    return { seq: (maxSeq.get() as { seq: number }).seq, blocks: rows.map(toBlock) }
+    const blocks = (after.all(from, clock.now()) as BlockRow[]).map(toBlock)
+    return { seq: (maxSeq.get() as { seq: number }).seq, blocks, entries: blocks }
   }
 
   return {
