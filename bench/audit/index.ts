@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { request } from 'undici'
 import {
   attachMtls, createHealth, createMetrics, createMtlsAgent, createSilentLogger, createSvidSource, loadConfig, mtlsServerOptions,
-  openDatabase, systemClock, type Svid,
+  systemClock, type Svid,
 } from '@bulwark/core'
 import {
   canonicalJson, createMerkleTree, leafHash, signTreeHead, verifyExport, verifyInclusion,
@@ -133,12 +133,12 @@ async function main(): Promise<void> {
           chunk += `${data.slice(0, data.lastIndexOf(',"received"'))},"leafHash":"${hash.toString('hex')}"${data.slice(data.lastIndexOf(',"received"'))}\n`
         }
       })
-      if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve))
+      if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()))
     }
     const head = { ...signTreeHead(key.privateKey, { treeSize: ENTRIES, rootHash: big.root(), timestamp: Date.now() }), publicKey: key.publicKeyPem }
     db.prepare('INSERT INTO tree_heads (tree_size, root_hash, timestamp, signature, key_id) VALUES (?, ?, ?, ?, ?)').run(head.treeSize, head.rootHash, head.timestamp, head.signature, head.keyId)
     out.end(`${canonicalJson({ treeHead: head })}\n`)
-    await new Promise((resolve) => out.once('finish', resolve))
+    await new Promise<void>((resolve) => out.once('finish', () => resolve()))
   })
   db.close()
   const root = big.root()
