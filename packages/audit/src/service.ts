@@ -58,7 +58,9 @@ export function createAuditService(config: AuditConfig, deps: AuditServiceDeps):
   const log = createAuditLog(db, {
     clock: deps.clock, log: deps.log, onCommit: (n) => meter.committed(n), seal: (size, root) => { ref.heads!.record(size, root) },
   })
-  const heads = createTreeHeads(db, key, { clock: deps.clock, log: deps.log, size: () => log.size, root: (size) => log.tree.root(size) })
+  const heads = createTreeHeads(db, key, {
+    clock: deps.clock, log: deps.log, size: () => log.size, root: (size) => log.tree.root(size), canSign: () => log.bootIntegrity.ok,
+  })
   ref.heads = heads
   const signed = checkTreeHeads(log, heads, key.publicKeyPem)
   const rows = log.bootIntegrity

@@ -6,6 +6,7 @@ import type { Clock, Database, Logger } from '@bulwark/core'
 import { signTreeHead, type SignedTreeHead } from '@bulwark/sdk/audit'
 import type { AuditLog } from './log.ts'
 import type { SigningKey } from './signing-key.ts'
+import { AuditErrors } from './errors.ts'
 
 type HeadRow = { tree_size: number; root_hash: string; timestamp: number; signature: string; key_id: string }
 
@@ -28,7 +29,16 @@ export type TreeHeads = {
 
 const COLUMNS = 'tree_size, root_hash, timestamp, signature, key_id'
 
-export function createTreeHeads(db: Database, key: SigningKey, deps: { clock: Clock; log: Logger; size(): number; root(size: number): Buffer }): TreeHeads {
+export type TreeHeadDeps = {
+  clock: Clock
+  log: Logger
+  size(): number
+  root(size: number): Buffer
+  /** False once the store failed verification: nothing more is signed over it. */
+  canSign(): boolean
+}
+
+export function createTreeHeads(db: Database, key: SigningKey, deps: TreeHeadDeps): TreeHeads {
   const insert = db.prepare('INSERT INTO tree_heads (tree_size, root_hash, timestamp, signature, key_id) VALUES (?, ?, ?, ?, ?)')
   const latestRow = db.prepare(`SELECT ${COLUMNS} FROM tree_heads ORDER BY id DESC LIMIT 1`)
   const sizeRow = db.prepare(`SELECT ${COLUMNS} FROM tree_heads WHERE tree_size = ? ORDER BY id DESC LIMIT 1`)
@@ -54,7 +64,9 @@ export function createTreeHeads(db: Database, key: SigningKey, deps: { clock: Cl
     latest,
     current() {
       const head = latest()
-      return head && head.treeSize === deps.size() ? head : signNow()
+      if (head && (head.treeSize === deps.size() || !deps.canSign())) return head
+      if (!deps.canSign()) throw AuditErrors.logTampered()
+      return signNow()
     },
     bySize: (size) => withKey(sizeRow.get(size) as HeadRow | undefined),
     record,
@@ -64,7 +76,7 @@ export function createTreeHeads(db: Database, key: SigningKey, deps: { clock: Cl
     ageSeconds: () => (lastTimestamp > 0 ? Math.max(0, (deps.clock.now() - lastTimestamp) / 1000) : Number.POSITIVE_INFINITY),
     start(intervalSeconds, log) {
       timer = setInterval(() => {
-        try { if (log.bootIntegrity.ok) signNow() } catch (error) { deps.log.error({ err: error }, 'signing a tree head failed') }
+        try { if (log.bootIntegrity.ok && deps.canSign()) signNow() } catch (error) { deps.log.error({ err: error }, 'signing a tree head failed') }
       }, intervalSeconds * 1000)
       timer.unref()
     },

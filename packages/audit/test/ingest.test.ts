@@ -98,3 +98,16 @@ test('lists events by type and order, and rejects bad query parameters', async (
     assert.equal((await operator.call('GET', `/v1/events?${q}`)).status, 400, q)
   }
 })
+
+test('exposes events/s, tree size, alerts and the age of the last signed tree head as metrics', async () => {
+  const res = await operator.call('GET', '/metrics')
+  assert.equal(res.status, 200)
+  for (const name of ['bulwark_audit_events_total', 'bulwark_audit_events_per_second', 'bulwark_audit_tree_size', 'bulwark_audit_tree_head_age_seconds', 'bulwark_audit_integrity_ok']) {
+    assert.match(res.text, new RegExp(`^${name}\\{[^}]*\\} [0-9.e+-]+$`, 'm'), name)
+  }
+  assert.match(res.text, /^bulwark_audit_tree_size\{[^}]*\} [1-9]/m)
+  harness.clock.advance(30_000)
+  const later = await operator.call('GET', '/metrics')
+  const age = Number(/^bulwark_audit_tree_head_age_seconds\{[^}]*\} ([0-9.]+)$/m.exec(later.text)![1])
+  assert.ok(age >= 30, `age ${age}`)
+})

@@ -90,8 +90,12 @@ test('after a restart, a store edited while the service was down (leaf hash reco
   const res = await vault.call('POST', '/v1/events', { events: [makeEvent('vault')] })
   assert.equal(res.status, 503)
   assert.equal(res.body.code, 'BW_AUDIT_LOG_TAMPERED')
-  const alerts = await (await restarted.operator()).call('GET', '/v1/alerts')
+  const operator = await restarted.operator()
+  const alerts = await operator.call('GET', '/v1/alerts')
   assert.ok(alerts.body.alerts.some((a: any) => a.detector === 'log_tamper'))
+  const before = restarted.service.heads.count()
+  assert.equal((await operator.call('GET', '/v1/tree-head')).status, 200)
+  assert.equal(restarted.service.heads.count(), before, 'nothing is signed over a tampered store')
 })
 
 test('after a restart, an edit inside a batch is found to the batch', async () => {
