@@ -9,6 +9,7 @@ const RESERVED: ReadonlyArray<[type: string, owners: readonly string[]]> = [
   ['mfa.', ['identity']],
   ['account.', ['identity']],
   ['token.reuse_detected', ['identity']],
+  ['token.reused', ['identity']],
   ['secret.', ['vault']],
   ['cert.', ['ca']],
   ['policy.', ['policy']],

@@ -44,6 +44,7 @@ const CASES: Array<{ name: string; steps: Step[]; fires?: string; response?: Par
   { name: 'repeated MFA failures: 5 wrong codes', steps: [{ type: 'mfa.failed', actor: alice, times: 5 }], fires: 'mfa_failures', response: { kind: 'lock', user: 'alice' } },
   { name: 'normal: 4 wrong codes', steps: [{ type: 'mfa.failed', actor: alice, times: 4 }] },
   { name: 'refresh-token reuse', steps: [{ type: 'token.refreshed', actor: alice }, { type: 'token.reuse_detected', actor: alice }], fires: 'token_reuse' },
+  { name: 'refresh-token reuse (identity\'s `token.reused` spelling)', steps: [{ type: 'token.reused', actor: alice }], fires: 'token_reuse' },
   { name: 'normal: refresh rotation', steps: [{ type: 'token.refreshed', actor: alice, times: 20 }] },
   { name: 'burst of 401/403/429 from one client', steps: [{ type: 'rate_limit.exceeded', actor: cli, component: 'gateway', times: 30, every: 100 }, { type: 'authn.failed', actor: cli, component: 'gateway', times: 20, every: 100 }], fires: 'error_burst', response: { kind: 'block', target: 'client', value: 'shop-cli' } },
   { name: 'burst of 401s from one anonymous address', steps: [{ type: 'authn.failed', actor: { kind: 'anonymous', ip: '192.0.2.44' }, component: 'gateway', times: 50, every: 100 }], fires: 'error_burst', response: { kind: 'block', target: 'ip', value: '192.0.2.44' } },

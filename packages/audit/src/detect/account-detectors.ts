@@ -70,7 +70,7 @@ export function tokenReuseDetector(): Detector {
   return {
     name: 'token_reuse',
     observe(event) {
-      if (event.type !== 'token.reuse_detected') return undefined
+      if (event.type !== 'token.reuse_detected' && event.type !== 'token.reused') return undefined
       const who = event.actor.id ?? event.actor.clientId ?? 'unknown'
       return {
         detector: 'token_reuse', severity: 'high', key: `user:${who}`,
