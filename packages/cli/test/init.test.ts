@@ -56,3 +56,21 @@ test('status without a home is a failed check that says what to do', async () =>
   assert.equal(result.code, 1)
   assert.match(result.stderr, /run `bulwark init` first/)
 })
+
+test('up with a malformed config names every bad key, starts nothing and exits 1', async () => {
+  using dir = tempDir()
+  const home = `${dir.path}/home`
+  assert.equal((await runCli(['--home', home, 'init', '--base-port', '41000'])).code, 0)
+  const { readFileSync: read, writeFileSync } = await import('node:fs')
+  const config = JSON.parse(read(`${home}/config.json`, 'utf8'))
+  config.components.gateway.port = 70000
+  config.bogus = true
+  config.svidTtlSeconds = 'an hour'
+  writeFileSync(`${home}/config.json`, JSON.stringify(config))
+  const result = await runCli(['--home', home, 'up'])
+  assert.equal(result.code, 1)
+  assert.match(result.stderr, /\/components\/gateway\/port: must be <= 65535/)
+  assert.match(result.stderr, /\/bogus: unknown key/)
+  assert.match(result.stderr, /\/svidTtlSeconds: must be integer/)
+  assert.doesNotMatch(result.stdout, /ready/)
+})

@@ -44,7 +44,19 @@ export function checkSchema<T extends TSchema>(schema: T, value: unknown): Confi
     compiled.set(schema, validate)
   }
   if (validate(value)) return []
-  return (validate.errors ?? []).map(describe)
+  const errors = validate.errors ?? []
+  // A union (anyOf) fails once per branch: report it once, naming the allowed values.
+  const unionPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath))
+  const issues: ConfigIssue[] = []
+  for (const path of unionPaths) {
+    const allowed = errors.filter((e) => e.instancePath === path && e.keyword === 'const').map((e) => e.params.allowedValue)
+    issues.push({ path: path === '' ? '/' : path, message: allowed.length > 0 ? `must be one of ${JSON.stringify(allowed)}` : 'does not match any allowed form' })
+  }
+  for (const error of errors) {
+    if (unionPaths.has(error.instancePath) && error.keyword !== 'additionalProperties' && error.keyword !== 'required') continue
+    issues.push(describe(error))
+  }
+  return issues
 }
 
 function deepFreeze<T>(value: T): T {

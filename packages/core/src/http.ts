@@ -52,6 +52,8 @@ export function createServiceServer(options: ServiceServerOptions): ServiceServe
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     return503OnClosing: true,
+    // Fastify's default Ajv silently strips unknown fields; we refuse them (mass assignment is a 400).
+    ajv: { customOptions: { removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: true } },
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id']
