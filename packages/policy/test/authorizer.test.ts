@@ -140,3 +140,38 @@ test('role gating follows the hierarchy exactly as Cedar does (nested roles, mis
   }
   authz.dispose()
 })
+
+test('the cache shares one entry between isomorphic requests and never between different ones', () => {
+  const authz = createCedarAuthorizer({ policies: `
+    @id("owner") permit(principal is User, action == Action::"orders.get", resource is Order) when { resource.owner.locked == false && resource.owner == principal };
+    @id("vip") permit(principal == User::"vip", action == Action::"orders.list", resource);` })
+  const user = (id: string, locked = false) => ({ uid: { type: 'User', id }, attrs: { locked }, parents: [] })
+  const order = (id: string, owner: string) => ({ uid: { type: 'Order', id }, attrs: { owner: { __entity: { type: 'User', id: owner } } }, parents: [] })
+  let last: { errors: string[] } = { errors: [] }
+  const get = (principal: string, o: ReturnType<typeof order>, ents: CedarEntity[]) => {
+    const d = authz.authorize({ principal: { type: 'User', id: principal }, action: { type: 'Action', id: 'orders.get' }, resource: o.uid, entities: [...ents, o] })
+    last = d
+    return d.decision
+  }
+  assert.equal(get('alice', order('o1', 'alice'), [user('alice')]), 'allow')
+  assert.equal(get('bob', order('o2', 'bob'), [user('bob')]), 'allow')
+  assert.equal(authz.stats().cacheHits, 1) // bob reading his order is alice reading hers, renamed
+  assert.equal(get('bob', order('o1', 'alice'), [user('bob'), user('alice')]), 'deny')
+  assert.equal(get('carol', order('o3', 'carol'), [user('carol', true)]), 'deny')
+  // The owner pointer leads to an entity that is missing: an error, never alice's cached allow.
+  assert.equal(get('dave', order('o4', 'alice'), [user('dave')]), 'deny')
+  assert.equal(last.errors.length, 1)
+  assert.equal(authz.stats().cacheHits, 1)
+  // Isomorphic to bob reading alice's order (another order of hers): from the cache, still a deny.
+  assert.equal(get('erin', order('o7', 'alice'), [user('erin'), user('alice')]), 'deny')
+  assert.equal(authz.stats().cacheHits, 2)
+  // A literal of the principal's type keeps ids apart.
+  const list = (principal: string) => authz.authorize({ principal: { type: 'User', id: principal }, action: { type: 'Action', id: 'orders.list' }, resource: { type: 'OrderBook', id: principal } }).decision
+  assert.deepEqual([list('vip'), list('eve'), list('vip'), list('eve')], ['allow', 'deny', 'allow', 'deny'])
+  // A request already holding the placeholder id is not cached at all.
+  const before = authz.stats()
+  get('\u0000principal', order('o5', '\u0000principal'), [user('\u0000principal')])
+  get('\u0000principal', order('o5', '\u0000principal'), [user('\u0000principal')])
+  assert.equal(authz.stats().cacheHits, before.cacheHits)
+  authz.dispose()
+})

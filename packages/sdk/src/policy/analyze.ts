@@ -19,6 +19,19 @@ export type PolicyFacts = {
   usesHierarchy: boolean
   /** Uses entity tags or reads `context` as a whole: no trimming is safe. */
   opaque: boolean
+  /** Entity types named by a literal (`Role::"admin"`, scope `== T::"x"`): their ids matter as such. */
+  literalTypes: Set<string>
+}
+
+function literals(value: unknown, into: Set<string>): void {
+  if (value === null || typeof value !== 'object') return
+  if (Array.isArray(value)) {
+    for (const v of value) literals(v, into)
+    return
+  }
+  const record = value as Record<string, unknown>
+  if (record.__entity && typeof record.__entity === 'object') into.add((record.__entity as { type: string }).type)
+  for (const v of Object.values(record)) literals(v, into)
 }
 
 type Node = Record<string, unknown>
@@ -34,7 +47,8 @@ function walk(expr: unknown, facts: PolicyFacts): void {
     const b = body as Node
     switch (op) {
       case 'Value':
-        continue // literals may hold `{__entity}` escapes; no attribute reads
+        literals(body, facts.literalTypes) // `{__entity}` escapes; no attribute reads
+        continue
       case 'Var':
         // A bare `context` (not under `.`/`has`) is read whole.
         if (body === 'context') facts.opaque = true
@@ -109,6 +123,11 @@ export function analyzePolicy(id: string, text: string): PolicyFacts {
     attributes: new Set(),
     usesHierarchy: principal.hierarchy || resource.hierarchy,
     opaque: false,
+    literalTypes: new Set(),
+  }
+  for (const scope of [json.principal, json.resource] as Array<{ entity?: unknown; in?: { entity?: unknown } }>) {
+    if (scope.entity) facts.literalTypes.add(entityType(scope.entity)!)
+    if (scope.in?.entity) facts.literalTypes.add(entityType(scope.in.entity)!)
   }
   for (const clause of json.conditions) walk(clause.body as Expr, facts)
   return facts

@@ -7,6 +7,7 @@ import type { AuthzDecision, AuthzRequest, Authorizer } from '@bulwark/core'
 import { analyzePolicy, type PolicyFacts } from './analyze.ts'
 import { cedar } from './cedar.ts'
 import { createDecisionCache } from './decision-cache.ts'
+import { decisionKey } from './decision-key.ts'
 import { parsePolicyFiles } from './policy-text.ts'
 import { trimRequest, type CedarEntity } from './request-trim.ts'
 import { findSlice, planSlices, principalAncestry, shape, type SliceEntry, type SliceShape } from './slices.ts'
@@ -127,7 +128,8 @@ export function createCedarAuthorizer(options: CedarAuthorizerOptions): CedarAut
     if (ancestors.length === 0) continue
     actionEntities.set(action, [action, ...ancestors].map((id) => ({ uid: { type: 'Action', id }, attrs: {}, parents: [] })))
   }
-  const cache = createDecisionCache(options.cacheSize ?? 10_000)
+  const cacheSize = options.cacheSize ?? 10_000
+  const cache = createDecisionCache(cacheSize)
   const volatile = options.volatileContextKeys ?? ['time']
   let evaluations = 0
   let cacheHits = 0
@@ -136,12 +138,10 @@ export function createCedarAuthorizer(options: CedarAuthorizerOptions): CedarAut
 
   function evaluate(request: AuthzRequest, slice: Slice): AuthzDecision {
     const trimmed = trimRequest(request, options.trim === false ? { ...slice, opaque: true } : slice, actionEntities.get(request.action.id) ?? [])
-    const cacheable = !volatile.some((k) => k in trimmed.context)
-    const key = cacheable
-      ? JSON.stringify([request.principal.type, request.principal.id, request.action.id, request.resource.type, request.resource.id, trimmed.context, trimmed.entities])
-      : ''
+    const key = cacheSize > 0 && !volatile.some((k) => k in trimmed.context) ? decisionKey(request, trimmed, slice, slice.cedarId!) : undefined
+    const cacheable = key !== undefined
     if (cacheable) {
-      const hit = cache.get(key)
+      const hit = cache.get(key!)
       if (hit) {
         cacheHits++
         return hit
@@ -159,7 +159,7 @@ export function createCedarAuthorizer(options: CedarAuthorizerOptions): CedarAut
         decision: errors.length > 0 ? 'deny' : answer.response.decision,
         reasons: answer.response.diagnostics.reason, errors, policyVersion: version,
       }) as AuthzDecision
-      if (cacheable && errors.length === 0) cache.set(key, decision)
+      if (cacheable && errors.length === 0) cache.set(key!, decision)
     } else {
       decision = { decision: 'deny', reasons: [], errors: answer.errors.map((e) => e.message), policyVersion: version }
     }

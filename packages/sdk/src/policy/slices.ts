@@ -12,6 +12,8 @@ export type SliceShape = {
   attributes: Set<string>
   usesHierarchy: boolean
   opaque: boolean
+  /** Entity types some policy of the slice names by a literal. */
+  literalTypes: Set<string>
 }
 
 /**
@@ -42,9 +44,13 @@ export function sliceKey(action: string, principalType: string): string {
 
 export function shape(policies: readonly PolicyFacts[]): SliceShape {
   const attributes = new Set<string>()
-  for (const p of policies) for (const a of p.attributes) attributes.add(a)
+  const literalTypes = new Set<string>()
+  for (const p of policies) {
+    for (const a of p.attributes) attributes.add(a)
+    for (const t of p.literalTypes) literalTypes.add(t)
+  }
   return {
-    ids: policies.map((p) => p.id), attributes,
+    ids: policies.map((p) => p.id), attributes, literalTypes,
     usesHierarchy: policies.some((p) => p.usesHierarchy), opaque: policies.some((p) => p.opaque),
   }
 }
