@@ -3,7 +3,7 @@
 // own certificate must not stand in for the end client's (no tls_client_auth,
 // no certificate binding). From anyone else the headers are removed.
 import type { FastifyRequest } from 'fastify'
-import { PROXIED } from '../provider/create-provider.ts'
+import { PROXIED } from '../provider/mtls.ts'
 
 const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded']
 

@@ -3,21 +3,17 @@
 // refresh rotation (reuse revokes the grant, oidc-provider's built-in), device
 // flow, introspection/revocation with client auth, RFC 8705 mTLS client auth
 // bound to SPIFFE IDs with certificate-bound tokens, and token exchange.
-import { X509Certificate } from 'node:crypto'
-import type { TLSSocket } from 'node:tls'
 import { Provider, errors, interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider'
-import { spiffeIdOfCertificate } from '@bulwark/core'
 import type { IdentityConfig } from '../config.ts'
 import type { UserStore } from '../store/users.ts'
 import { DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT } from '../store/clients.ts'
 import { verifyClientSecret } from '../store/crypto.ts'
-import { CSP, escapeHtml, messagePage, page, stripInlineHandlers } from '../interaction/views.ts'
+import { CSP } from '../interaction/views.ts'
+import { deviceFlowPages, logoutPages, renderError } from '../interaction/provider-pages.ts'
+import { certificateSubjectMatches, peerCertificatePem } from './mtls.ts'
 import { OIDC_SCOPES, apiScopes, gatewayAudience, resourceServerInfo } from './resources.ts'
 import type { ExchangeExtras } from './token-exchange.ts'
 import type { PrivateJwk } from './keys.ts'
-
-/** Set on the raw request by the HTTP layer when the gateway proxied it (its own cert is not the client's). */
-export const PROXIED = Symbol.for('bulwark.identity.proxied')
 
 export type ProviderOptions = {
   issuer: string
@@ -30,16 +26,6 @@ export type ProviderOptions = {
   extras: WeakMap<object, ExchangeExtras>
   /** Identity's own (internal, mTLS) URL: advertised as RFC 8705 `mtls_endpoint_aliases`. */
   internalUrl?: string
-}
-
-export function peerCertificatePem(ctx: KoaContextWithOIDC): string | undefined {
-  const req = ctx.req as typeof ctx.req & { [PROXIED]?: boolean }
-  if (req[PROXIED]) return undefined
-  const socket = req.socket as TLSSocket
-  if (typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return undefined
-  const cert = socket.getPeerCertificate()
-  if (!cert?.raw) return undefined
-  return new X509Certificate(cert.raw).toString()
 }
 
 function isFirstParty(client: { metadata(): Record<string, unknown> } | undefined): boolean {
@@ -156,30 +142,11 @@ export function createProvider(options: ProviderOptions): Provider {
         enabled: true,
         charset: 'base-20',
         mask: '****-****',
-        async userCodeInputSource(ctx: KoaContextWithOIDC, form: string, _out: unknown, err?: { name?: string; userCode?: string }) {
-          const message = err ? 'That code is not valid. Try again.' : 'Enter the code shown on your device.'
-          ctx.body = page('Connect a device', `<h1>Connect a device</h1><p${err ? ' class="error" role="alert"' : ''}>${escapeHtml(message)}</p>
-<label for="user_code">Device code</label>${stripInlineHandlers(form).replace('name="user_code"', 'name="user_code" id="user_code"')}
-<button type="submit" form="op.deviceInputForm">Continue</button>`)
-        },
-        async userCodeConfirmSource(ctx: KoaContextWithOIDC, form: string, client: { clientName?: string; clientId: string }, _info: unknown, userCode: string) {
-          ctx.body = page('Confirm device', `<h1>Confirm device</h1><p>${escapeHtml(client.clientName ?? client.clientId)} shows the code <code>${escapeHtml(userCode)}</code>. Continue only if it matches.</p>
-${form}<button type="submit" form="op.deviceConfirmForm">Continue</button>
-<button type="submit" class="secondary" form="op.deviceConfirmForm" value="yes" name="abort">Abort</button>`)
-        },
-        async successSource(ctx: KoaContextWithOIDC) {
-          ctx.body = messagePage('Device connected', 'You can return to your device.')
-        },
+        ...deviceFlowPages,
       },
       rpInitiatedLogout: {
         enabled: true,
-        async logoutSource(ctx: KoaContextWithOIDC, form: string) {
-          ctx.body = page('Sign out', `<h1>Sign out?</h1>${form}<button type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
-<button type="submit" class="secondary" form="op.logoutForm">No, stay signed in</button>`)
-        },
-        async postLogoutSuccessSource(ctx: KoaContextWithOIDC) {
-          ctx.body = messagePage('Signed out', 'You have been signed out.')
-        },
+        ...logoutPages,
       },
       resourceIndicators: {
         enabled: true,
@@ -193,17 +160,10 @@ ${form}<button type="submit" form="op.deviceConfirmForm">Continue</button>
         certificateBoundAccessTokens: true,
         getCertificate: peerCertificatePem,
         certificateAuthorized: (ctx: KoaContextWithOIDC) => peerCertificatePem(ctx) !== undefined,
-        certificateSubjectMatches(ctx: KoaContextWithOIDC, property: string, expected: string) {
-          if (property !== 'tls_client_auth_san_uri') return false
-          const pem = peerCertificatePem(ctx)
-          return pem !== undefined && spiffeIdOfCertificate(new X509Certificate(pem)) === expected
-        },
+        certificateSubjectMatches,
       },
     },
-    async renderError(ctx: KoaContextWithOIDC, out: { error?: string; error_description?: string }) {
-      ctx.type = 'html'
-      ctx.body = messagePage('Something went wrong', `${out.error ?? 'error'}: ${out.error_description ?? ''}`)
-    },
+    renderError,
     discovery: options.internalUrl ? {
       mtls_endpoint_aliases: {
         token_endpoint: `${options.internalUrl}/oauth2/token`,
