@@ -32,6 +32,11 @@ async function hello(from: TestService, to: TestService): Promise<number> {
 
 test('a revoked certificate reaches peers through the bundle feed and their connections are refused', async () => {
   assert.equal(await hello(orders, payments), 200)
+  // A kept-alive connection opened before the revocation is closed by the sweeper, not left running.
+  const keptAlive = orders.agentTo(payments)
+  const first = await request(`${payments.url}/hello`, { dispatcher: keptAlive })
+  assert.equal(first.statusCode, 200)
+  await first.body.dump()
   const serial = orders.source.current().serial
   const res = await h.op('POST', `/v1/certs/${serial}/revoke`, { reason: 'key compromise' })
   assert.equal(res.status, 200)
@@ -39,6 +44,7 @@ test('a revoked certificate reaches peers through the bundle feed and their conn
   assert.ok(payments.revocation.isRevokedSerial(serial))
   assert.ok(bundle.version > payments.bundles[0]!.version)
   await assert.rejects(hello(orders, payments), 'payments refuses the revoked client certificate')
+  await assert.rejects(request(`${payments.url}/hello`, { dispatcher: keptAlive }).then((r) => r.body.dump()), 'the open connection is gone too')
   // Renewing with the revoked certificate is refused too; only a new join brings orders back.
   const inventory = await h.op('GET', `/v1/certs?spiffeId=${encodeURIComponent(orders.source.current().spiffeId)}`)
   assert.equal(inventory.body.certs.find((c: { serial: string }) => c.serial === serial).revoked, true)

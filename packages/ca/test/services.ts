@@ -6,7 +6,7 @@ import {
   attachMtls, createMtlsAgent, createRevocationSet, createServiceServer, createSilentLogger, createSvidSource,
   expectSpiffeId, mtlsServerOptions, serviceSpiffeId, type MutableSvidSource,
 } from '@bulwark/core'
-import { obtainSvid, startBundleWatcher, startSvidRotation, type BundleResponse } from '@bulwark/sdk/svid'
+import { createConnectionSweeper, obtainSvid, startBundleWatcher, startSvidRotation, type BundleResponse } from '@bulwark/sdk/svid'
 import type { Harness } from './helpers.ts'
 import { TD } from './helpers.ts'
 
@@ -30,10 +30,12 @@ export async function startService(h: Harness, name: string): Promise<TestServic
   const revocation = createRevocationSet()
   const bundles: BundleResponse[] = []
   const waiting = new Set<{ predicate: (b: BundleResponse) => boolean; resolve: (b: BundleResponse) => void }>()
+  let sweep = () => 0
   const rotation = startSvidRotation({ caUrl: h.url, source, log, retryBaseMs: 100 })
   const watcher = startBundleWatcher({
     caUrl: h.url, source, revocation, log, waitSeconds: 20, retryBaseMs: 100,
     onBundle: (bundle) => {
+      sweep()
       bundles.push(bundle)
       for (const w of [...waiting]) if (w.predicate(bundle)) { waiting.delete(w); w.resolve(bundle) }
     },
@@ -45,6 +47,8 @@ export async function startService(h: Harness, name: string): Promise<TestServic
     servedWith: new X509Certificate((request.raw.socket as TLSSocket).getX509Certificate?.()?.raw ?? Buffer.alloc(0)).serialNumber,
   }))
   const detach = attachMtls(app.server as never, source, { revocation })
+  const sweeper = createConnectionSweeper(app.server as never, revocation)
+  sweep = sweeper.sweep
   await app.listen({ host: '127.0.0.1', port: 0 })
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : 0
@@ -65,6 +69,7 @@ export async function startService(h: Harness, name: string): Promise<TestServic
       rotation.stop()
       await watcher.stop()
       detach()
+      sweeper.stop()
       await Promise.all(agents.map((a) => (a.closed || a.destroyed ? undefined : a.close().catch(() => {}))))
       await app.close()
     },

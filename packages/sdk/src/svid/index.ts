@@ -10,3 +10,4 @@ export { startSvidRotation, renewSvid, servingNamesOf, type SvidRotationOptions 
 export { startBundleWatcher, type BundleWatcherOptions, type BundleResponse } from './bundle-watcher.ts'
 export { createKeyAndCsr, type KeyAndCsr, type CsrRequest } from './csr.ts'
 export { caSpiffeIdFor, svidFromResponse, type SvidResponse } from './response.ts'
+export { createConnectionSweeper, type ConnectionSweeper } from './sweeper.ts'
