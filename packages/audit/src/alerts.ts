@@ -43,7 +43,7 @@ export function createAlertCenter(config: AuditConfig, deps: AlertDeps): AlertCe
       }
     }
     const action = `block ${response.target} \`${response.value}\` for ${response.seconds}s`
-    const enabled = response.target === 'ip' ? config.responses.blockIps : config.responses.blockClients
+    const enabled = { ip: config.responses.blockIps, client: config.responses.blockClients, subject: config.responses.blockSubjects }[response.target]
     if (!enabled) return { action, status: 'skipped', detail: `${response.target} blocks are off` }
     if (response.target === 'ip' && exempt.has(response.value)) return { action, status: 'skipped', detail: 'address is exempt from blocking' }
     deps.blocks.add({ kind: response.target, value: response.value, reason: detection.detector, alertId, seconds: response.seconds })

@@ -1,20 +1,21 @@
-// Temporary IP and client blocks raised by detectors, published to gateways
+// Temporary IP, client and subject blocks raised by detectors, published to gateways
 // on GET /v1/blocks?after=SEQ&wait=S (long-poll until a newer block exists).
 import type { Clock, Database } from '@bulwark/core'
+import type { BlockTarget } from './detect/types.ts'
 
-export type Block = { seq: number; kind: 'ip' | 'client'; value: string; reason: string; alertId?: string; createdAt: string; expiresAt: string }
+export type Block = { seq: number; kind: BlockTarget; value: string; reason: string; alertId?: string; createdAt: string; expiresAt: string }
 /** `entries` repeats `blocks` for generic long-poll clients (same shape as identity's revocation feed). */
 export type BlockFeed = { seq: number; blocks: Block[]; entries: Block[] }
 
-type BlockRow = { seq: number; kind: 'ip' | 'client'; value: string; reason: string; alert_id: string | null; created_at: number; expires_at: number }
+type BlockRow = { seq: number; kind: BlockTarget; value: string; reason: string; alert_id: string | null; created_at: number; expires_at: number }
 
 export type BlockList = {
-  add(block: { kind: 'ip' | 'client'; value: string; reason: string; alertId?: string; seconds: number }): Block
+  add(block: { kind: BlockTarget; value: string; reason: string; alertId?: string; seconds: number }): Block
   /** Unexpired blocks with seq > after. */
   since(after: number): BlockFeed
   /** Like since, but waits up to `waitMs` for a newer block when there is none. */
   wait(after: number, waitMs: number): Promise<BlockFeed>
-  isBlocked(kind: 'ip' | 'client', value: string): boolean
+  isBlocked(kind: BlockTarget, value: string): boolean
   close(): void
 }
 

@@ -29,6 +29,7 @@ export const AuditConfigSchema = Type.Object({
     lockAccounts: Type.Boolean({ default: true }),
     blockIps: Type.Boolean({ default: true }),
     blockClients: Type.Boolean({ default: true }),
+    blockSubjects: Type.Boolean({ default: true }),
   }, { additionalProperties: false, default: {} }),
   /** Never blocked automatically (alerts are still raised). Loopback by default: one machine's tests and demo share it. */
   blockExemptIps: Type.Array(Type.String({ maxLength: 64 }), { default: ['127.0.0.1', '::1', '::ffff:127.0.0.1'] }),

@@ -32,7 +32,8 @@ function run(steps: Step[]): Detection[] {
 }
 
 const alice = { kind: 'user' as const, id: 'alice', ip: '203.0.113.5' }
-const cli = { kind: 'client' as const, clientId: 'shop-cli', ip: '203.0.113.9' }
+const cli = { kind: 'client' as const, clientId: 'reporting-job', ip: '203.0.113.9' }
+const viaPublicClient = { kind: 'user' as const, id: 'user-42', clientId: 'shop-cli', ip: '203.0.113.9' }
 const payments = { kind: 'service' as const, spiffeId: `${SPIFFE}payments` }
 
 const CASES: Array<{ name: string; steps: Step[]; fires?: string; response?: Partial<NonNullable<Detection['response']>> }> = [
@@ -46,7 +47,8 @@ const CASES: Array<{ name: string; steps: Step[]; fires?: string; response?: Par
   { name: 'refresh-token reuse', steps: [{ type: 'token.refreshed', actor: alice }, { type: 'token.reuse_detected', actor: alice }], fires: 'token_reuse' },
   { name: 'refresh-token reuse (identity\'s `token.reused` spelling)', steps: [{ type: 'token.reused', actor: alice }], fires: 'token_reuse' },
   { name: 'normal: refresh rotation', steps: [{ type: 'token.refreshed', actor: alice, times: 20 }] },
-  { name: 'burst of 401/403/429 from one client', steps: [{ type: 'rate_limit.exceeded', actor: cli, component: 'gateway', times: 30, every: 100 }, { type: 'authn.failed', actor: cli, component: 'gateway', times: 20, every: 100 }], fires: 'error_burst', response: { kind: 'block', target: 'client', value: 'shop-cli' } },
+  { name: 'burst of 401/403/429 from one client', steps: [{ type: 'rate_limit.exceeded', actor: cli, component: 'gateway', times: 30, every: 100 }, { type: 'authn.failed', actor: cli, component: 'gateway', times: 20, every: 100 }], fires: 'error_burst', response: { kind: 'block', target: 'client', value: 'reporting-job' } },
+  { name: 'burst of 429s from one user of a public client blocks the user, not the client', steps: [{ type: 'rate_limit.exceeded', actor: viaPublicClient, component: 'gateway', times: 50, every: 100 }], fires: 'error_burst', response: { kind: 'block', target: 'subject', value: 'user-42' } },
   { name: 'burst of 401s from one anonymous address', steps: [{ type: 'authn.failed', actor: { kind: 'anonymous', ip: '192.0.2.44' }, component: 'gateway', times: 50, every: 100 }], fires: 'error_burst', response: { kind: 'block', target: 'ip', value: '192.0.2.44' } },
   { name: 'normal: a few refusals a minute', steps: [{ type: 'authz.denied', actor: cli, component: 'gateway', times: 60, every: 5000 }] },
   { name: 'a service calling a route it may not', steps: [{ type: 'authz.denied', actor: payments, component: 'orders', resource: 'orders:GET /internal/orders' }], fires: 'service_denied' },

@@ -2,10 +2,24 @@
 // address, a workload calling routes its policy does not allow (lateral
 // movement), and unusual reads of secrets by one principal.
 import type { DetectorsConfig } from '../config.ts'
-import type { Detector } from './types.ts'
+import type { AuditActor } from '@bulwark/core'
+import type { BlockTarget, Detector } from './types.ts'
 import { createCooldown, createWindowCounter } from './window.ts'
 
 const REFUSALS = new Set(['authn.failed', 'authz.denied', 'rate_limit.exceeded'])
+
+/**
+ * Whom a burst is blamed on: a client acting for itself (client credentials),
+ * else the user (blocking a public client such as shop-cli would lock out
+ * every user of it), else the address.
+ */
+function burstTarget(actor: AuditActor): { target: BlockTarget; value: string } | undefined {
+  if (actor.kind === 'client' && actor.clientId) return { target: 'client', value: actor.clientId }
+  if (actor.id) return { target: 'subject', value: actor.id }
+  if (actor.clientId) return { target: 'client', value: actor.clientId }
+  if (actor.ip) return { target: 'ip', value: actor.ip }
+  return undefined
+}
 
 export function errorBurstDetector(config: DetectorsConfig['errorBurst']): Detector {
   const windowMs = config.windowSeconds * 1000
@@ -15,7 +29,7 @@ export function errorBurstDetector(config: DetectorsConfig['errorBurst']): Detec
     name: 'error_burst',
     observe(event, at) {
       if (!REFUSALS.has(event.type) || event.actor.kind === 'service') return undefined
-      const target = event.actor.clientId ? { target: 'client' as const, value: event.actor.clientId } : event.actor.ip ? { target: 'ip' as const, value: event.actor.ip } : undefined
+      const target = burstTarget(event.actor)
       if (!target) return undefined
       const key = `${target.target}:${target.value}`
       const count = counts.add(key, at)

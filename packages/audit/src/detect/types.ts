@@ -1,11 +1,14 @@
 // What a detector sees (one committed event at a time) and what it raises.
 import type { AuditEvent } from '@bulwark/core'
 
+/** What a gateway block names: an address, an OAuth client, or a token subject (a user). */
+export type BlockTarget = 'ip' | 'client' | 'subject'
+
 export type Severity = 'low' | 'medium' | 'high'
 
 export type Response =
   | { kind: 'lock'; user: string; seconds: number }
-  | { kind: 'block'; target: 'ip' | 'client'; value: string; seconds: number }
+  | { kind: 'block'; target: BlockTarget; value: string; seconds: number }
 
 export type Detection = {
   detector: string
