@@ -77,6 +77,11 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
   const csrfKey = key('csrf')
   const extras = new WeakMap<object, ExchangeExtras>()
   const gatewayId = serviceSpiffeId(deps.trustDomain, 'gateway')
+  // Every security event is also a metric (logins, MFA, grants, lockouts, revocations by outcome).
+  const events = deps.metrics?.counter('bulwark_identity_events_total', 'Identity security events by type and outcome', ['type', 'outcome'])
+  const audit: AuditSink = events
+    ? { emit(event) { events.inc({ type: event.type, outcome: event.outcome }); deps.audit.emit(event) }, flush: () => deps.audit.flush() }
+    : deps.audit
 
   let provider: Provider
   let handle: (req: FastifyRequest['raw'], res: FastifyReply['raw']) => void
@@ -84,7 +89,7 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
 
   const context: IdentityContext = {
     config, issuer: deps.issuer, trustDomain: deps.trustDomain, provider: () => provider,
-    users, clients, revocations, keys, clock, log: deps.log, audit: deps.audit,
+    users, clients, revocations, keys, clock, log: deps.log, audit,
     lockout: createLockout(db, config.lockout, clock),
     hasher: createPasswordHasher(config.argon2),
     mfa: createMfaPendingStore(db, { hash, sealer: createSealer(key('mfa')), clock }),

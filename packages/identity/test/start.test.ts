@@ -34,6 +34,8 @@ test('the component starts from a runtime: config section with the platform fram
     const meta = await response.body.json() as { issuer: string; mtls_endpoint_aliases: { token_endpoint: string } }
     assert.equal(meta.issuer, 'https://localhost:8443')
     assert.equal(meta.mtls_endpoint_aliases.token_endpoint, `https://127.0.0.1:${port}/oauth2/token`)
+    const metrics = await (await agent.request({ origin: `https://127.0.0.1:${port}`, path: '/metrics', method: 'GET' })).body.text()
+    assert.match(metrics, /bulwark_identity_events_total\{[^}]*type="demo.seeded"/)
     await agent.close()
     await assert.rejects(startIdentity({ ...rt, config: { port: 1, surprise: true } } as ComponentRuntime), /surprise/)
   } finally {
