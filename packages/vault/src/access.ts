@@ -20,6 +20,7 @@ export type Access = {
 }
 
 export function createAccess(deps: { authorizer: Authorizer; audit: AuditSink; log: Logger }): Access {
+  const principals = new Map<string, Principal>()
   function decide(principal: Principal, action: string, resource: ResourceRef): { allowed: boolean; error: boolean } {
     try {
       const decision = deps.authorizer.authorize({
@@ -34,16 +35,23 @@ export function createAccess(deps: { authorizer: Authorizer; audit: AuditSink; l
     }
   }
   const emit = (request: FastifyRequest, principal: Principal, event: Omit<AuditEventInput, 'actor'>) =>
-    deps.audit.emit({ ...event, actor: principal.actor, requestId: String(request.id) })
+    deps.audit.emit({ ...event, actor: { ...principal.actor }, requestId: String(request.id) })
 
   return {
     principalOf(request) {
       const peer = request.peer
       if (!peer) throw VaultErrors.unauthenticated()
-      const parsed = parseSpiffeId(peer.spiffeId)
-      const kind = parsed?.path.startsWith('/operator/') ? 'operator' : 'service'
-      const name = serviceNameOf(peer.spiffeId) ?? parsed?.path.split('/').pop()
-      return { spiffeId: peer.spiffeId, kind, actor: { kind, spiffeId: peer.spiffeId, ...(name ? { id: name } : {}) } }
+      let principal = principals.get(peer.spiffeId)
+      if (!principal) {
+        const parsed = parseSpiffeId(peer.spiffeId)
+        const kind: Principal['kind'] = parsed?.path.startsWith('/operator/') ? 'operator' : 'service'
+        const name = serviceNameOf(peer.spiffeId) ?? parsed?.path.split('/').pop()
+        const fresh: Principal = { spiffeId: peer.spiffeId, kind, actor: { kind, spiffeId: peer.spiffeId, ...(name ? { id: name } : {}) } }
+        principal = fresh
+        if (principals.size >= 1000) principals.clear()
+        principals.set(peer.spiffeId, principal)
+      }
+      return principal
     },
     isAllowed: (principal, action, resource) => decide(principal, action, resource).allowed,
     check(request, principal, action, resource, hidden) {
