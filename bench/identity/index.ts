@@ -13,20 +13,25 @@ const CORES = availableParallelism()
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 
 async function algorithms() {
-  const rows: Array<{ alg: string; signPerSec: number; verifyPerSec: number }> = []
   const pairs = { RS256: generateKeyPairSync('rsa', { modulusLength: 2048 }), ES256: generateKeyPairSync('ec', { namedCurve: 'P-256' }) }
-  for (const [alg, { privateKey, publicKey }] of Object.entries(pairs)) {
-    const payload = { sub: 'user', aud: 'spiffe://bulwark.local/svc/gateway', scope: 'orders:read orders:write', roles: ['customer'], client_id: 'shop-cli', jti: 'x'.repeat(43) }
-    const n = 1500
-    let token = ''
-    let t = performance.now()
-    for (let i = 0; i < n; i++) token = await new SignJWT(payload).setProtectedHeader({ alg, typ: 'at+jwt' }).setIssuedAt().setExpirationTime('5m').sign(privateKey)
-    const sign = n / ((performance.now() - t) / 1000)
-    t = performance.now()
-    for (let i = 0; i < n; i++) await jwtVerify(token, publicKey)
-    rows.push({ alg, signPerSec: sign, verifyPerSec: n / ((performance.now() - t) / 1000) })
+  const payload = { sub: 'user', aud: 'spiffe://bulwark.local/svc/gateway', scope: 'orders:read orders:write', roles: ['customer'], client_id: 'shop-cli', jti: 'x'.repeat(43) }
+  const best = new Map<string, { signPerSec: number; verifyPerSec: number }>()
+  // Interleaved rounds, best of three: the machine is shared, the best round is the least disturbed one.
+  for (let round = 0; round < 3; round++) {
+    for (const [alg, { privateKey, publicKey }] of Object.entries(pairs)) {
+      const n = 500
+      let token = ''
+      let t = performance.now()
+      for (let i = 0; i < n; i++) token = await new SignJWT(payload).setProtectedHeader({ alg, typ: 'at+jwt' }).setIssuedAt().setExpirationTime('5m').sign(privateKey)
+      const sign = n / ((performance.now() - t) / 1000)
+      t = performance.now()
+      for (let i = 0; i < n; i++) await jwtVerify(token, publicKey)
+      const verify = n / ((performance.now() - t) / 1000)
+      const prev = best.get(alg) ?? { signPerSec: 0, verifyPerSec: 0 }
+      best.set(alg, { signPerSec: Math.max(prev.signPerSec, sign), verifyPerSec: Math.max(prev.verifyPerSec, verify) })
+    }
   }
-  return rows
+  return [...best].map(([alg, r]) => ({ alg, ...r }))
 }
 
 /** Runs `fire` with `concurrency` loops for `seconds`; returns completed/s and latency percentiles (ms). */
