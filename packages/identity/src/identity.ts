@@ -159,6 +159,14 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
   for (const url of ['/oauth2/*', '/.well-known/openid-configuration']) {
     app.route({ method: ['GET', 'POST', 'OPTIONS'], url, onRequest: toProvider, handler: unreachable })
   }
+  // RFC 8414 metadata: the same document oidc-provider serves as OpenID discovery.
+  app.route({
+    method: ['GET', 'OPTIONS'], url: '/.well-known/oauth-authorization-server', handler: unreachable,
+    onRequest: async (request, reply) => {
+      request.raw.url = '/.well-known/openid-configuration'
+      await toProvider(request, reply)
+    },
+  })
   app.register(async (scope) => {
     await scope.register(formbody, { bodyLimit: 16 * 1024 })
     registerInteractionRoutes(scope, context)

@@ -112,6 +112,9 @@ test('discovery advertises the OAuth 2.1 profile only', async () => {
   assert.equal(meta.jwks_uri, `${h.issuer}/oauth2/jwks`)
   assert.equal(meta.end_session_endpoint, `${h.issuer}/oauth2/logout`)
   assert.equal(meta.tls_client_certificate_bound_access_tokens, true)
+  const rfc8414 = await (await h.publicFetch(`${h.issuer}/.well-known/oauth-authorization-server`)).json() as Record<string, unknown>
+  assert.equal(rfc8414.issuer, h.issuer)
+  assert.equal(rfc8414.token_endpoint, meta.token_endpoint)
 })
 
 test('an oversized body answered early does not poison the kept-alive connection', async () => {
