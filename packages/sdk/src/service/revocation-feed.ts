@@ -21,6 +21,8 @@ export type RevocationFeedOptions = {
 export type RevocationFeed = {
   /** Throws when the token is revoked or the feed cannot vouch for it. */
   check(token: { sub: string; clientId?: string; jti?: string; iat?: number }): void
+  /** True while the feed is synced and fresh enough to vouch for tokens. */
+  healthy(): boolean
   /** Resolves after the first successful sync (or rejects after `timeoutMs`). */
   ready(timeoutMs?: number): Promise<void>
   stop(): void
@@ -88,10 +90,11 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
   }
   void loop()
 
+  const healthy = () => lastSync !== 0 && options.clock.now() - lastSync <= maxStaleness
   return {
+    healthy,
     check(token) {
-      const now = options.clock.now()
-      if (lastSync === 0 || now - lastSync > maxStaleness) throw ServiceErrors.revocationsUnavailable()
+      if (!healthy()) throw ServiceErrors.revocationsUnavailable()
       const issuedAt = (token.iat ?? 0) * 1000
       if (token.jti && jtis.has(token.jti)) throw ServiceErrors.tokenRevoked()
       const subjectAt = subjects.get(token.sub)

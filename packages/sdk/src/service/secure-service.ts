@@ -75,7 +75,7 @@ export async function createSecureService(rt: ComponentRuntime, options: SecureS
     if (options.revocations !== false) {
       revocations = createRevocationFeed({ url: `${identity.url}/admin/v1/revocations`, dispatcher: identity.dispatcher, log: rt.log, clock: rt.clock })
       const feed = revocations
-      rt.health.addCheck('revocations', () => feed.ready(0).then(() => true, () => false))
+      rt.health.addCheck('revocations', () => feed.healthy())
     }
     verifier = createTokenVerifier({
       keys: createJwksResolver({ url: `${identity.url}/oauth2/jwks`, dispatcher: identity.dispatcher }),
