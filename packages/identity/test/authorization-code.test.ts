@@ -135,3 +135,42 @@ test('RP-initiated logout ends the session', async () => {
   assert.ok(done.url.startsWith('http://127.0.0.1/logged-out'), done.url)
   assert.ok(h.audit.events.some((e) => e.type === 'session.ended'))
 })
+
+test('an admin without a second factor must enrol TOTP (otpauth QR) before the login completes', async () => {
+  const ctx = h.identity.context
+  ctx.users.create({ username: 'gina', passwordHash: await ctx.hasher.hash('gina-correct-horse'), roles: ['admin'] })
+  const rp = await h.rp('shop-cli')
+  const verifier = client.randomPKCECodeVerifier()
+  const redirect = 'http://127.0.0.1:50500/callback'
+  const url = client.buildAuthorizationUrl(rp, { redirect_uri: redirect, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' })
+  const browser = createBrowser(h.publicFetch)
+  let page = await browser.follow(url.href, redirect)
+  page = await browser.follow(formAction(page.body, h.issuer), redirect, { form: { csrf: hiddenField(page.body, 'csrf'), username: 'gina', password: 'gina-correct-horse' } })
+  assert.match(page.body, /Set up two-factor authentication/)
+  assert.match(page.body, /<img class="qr" src="data:image\/png;base64,/)
+  const secret = /Key: <code>([A-Z2-7]+)<\/code>/.exec(page.body)![1]!
+  const wrong = await browser.follow(formAction(page.body, h.issuer), redirect, { form: { csrf: hiddenField(page.body, 'csrf'), otp: '000000' } })
+  assert.equal(wrong.response.status, 401)
+  assert.equal(ctx.users.byUsername('gina')!.totpEnrolled, false)
+  const done = await browser.follow(formAction(wrong.body, h.issuer), redirect, { form: { csrf: hiddenField(wrong.body, 'csrf'), otp: await generate({ secret, epoch: Math.floor(h.clock.now() / 1000) }) } })
+  assert.ok(done.url.startsWith(redirect), done.body.slice(0, 200))
+  assert.equal(ctx.users.byUsername('gina')!.totpEnrolled, true)
+  assert.equal(ctx.users.totpSecret(ctx.users.byUsername('gina')!.id), secret)
+  assert.ok(h.audit.events.some((e) => e.type === 'mfa.enrolled'))
+  const tokens = await client.authorizationCodeGrant(rp, new URL(done.url), { pkceCodeVerifier: verifier })
+  assert.deepEqual(decodeJwt(tokens.access_token).roles, ['admin'])
+})
+
+test('a third-party client gets a consent screen, and a denial returns access_denied', async () => {
+  const ctx = h.identity.context
+  ctx.clients.create({ client_id: 'partner-app', token_endpoint_auth_method: 'none', application_type: 'web', grant_types: ['authorization_code'], response_types: ['code'], redirect_uris: ['https://partner.example/cb'], scope: 'openid profile orders:read' })
+  const rp = await h.rp('partner-app')
+  const url = client.buildAuthorizationUrl(rp, { redirect_uri: 'https://partner.example/cb', scope: 'openid profile', state: 'st', code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: 'S256' })
+  const browser = createBrowser(h.publicFetch)
+  let page = await browser.follow(url.href, 'https://partner.example/cb')
+  page = await browser.follow(formAction(page.body, h.issuer), 'https://partner.example/cb', { form: { csrf: hiddenField(page.body, 'csrf'), username: 'bob', password: user('bob').password } })
+  assert.match(page.body, /Authorize partner-app/)
+  const deny = /action="([^"]+\/abort)"/.exec(page.body)![1]!
+  const denied = await browser.follow(new URL(deny, h.issuer).href, 'https://partner.example/cb', { form: { csrf: hiddenField(page.body, 'csrf') } })
+  assert.equal(new URL(denied.url).searchParams.get('error'), 'access_denied')
+})
