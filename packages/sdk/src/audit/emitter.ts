@@ -53,6 +53,13 @@ export function createAuditEmitter(options: AuditEmitterOptions): AuditEmitter {
   let retrying = false
   let closed = false
 
+  let failures = 0
+  function unreachable(detail: Record<string, unknown>): void {
+    failures += 1
+    // The first failure and then every 20th: an outage must not flood the log.
+    if (failures === 1 || failures % 20 === 0) options.log.warn({ ...detail, failures, spooled: spool.depth }, 'audit service unreachable; spooling')
+  }
+
   async function send(events: readonly AuditEvent[]): Promise<SendResult> {
     try {
       const res = await request(endpoint, {
@@ -62,7 +69,11 @@ export function createAuditEmitter(options: AuditEmitterOptions): AuditEmitter {
         headersTimeout: options.requestTimeoutMs ?? 10_000, bodyTimeout: options.requestTimeoutMs ?? 10_000,
       })
       const text = await res.body.text()
-      if (res.statusCode >= 200 && res.statusCode < 300) return 'ok'
+      if (res.statusCode >= 200 && res.statusCode < 300) {
+        if (failures > 0) options.log.info({ failures }, 'audit service reachable again; draining the spool')
+        failures = 0
+        return 'ok'
+      }
       if (res.statusCode === 413 && events.length > 1) {
         const half = Math.ceil(events.length / 2)
         const first = await send(events.slice(0, half))
@@ -77,10 +88,10 @@ export function createAuditEmitter(options: AuditEmitterOptions): AuditEmitter {
         dropped?.inc({ reason: String(res.statusCode) }, events.length)
         return 'drop'
       }
-      options.log.warn({ status: res.statusCode }, 'audit service unavailable; spooling')
+      unreachable({ status: res.statusCode })
       return 'retry'
     } catch (error) {
-      options.log.warn({ err: (error as Error).message }, 'audit service unreachable; spooling')
+      unreachable({ err: (error as Error).message })
       return 'retry'
     }
   }
