@@ -2,7 +2,7 @@
 // Authorizer, audit the denial, and answer a denial exactly like an absence
 // (same status, code and detail) so callers learn nothing they may not know.
 import type { FastifyRequest } from 'fastify'
-import { isBulwarkError, parseSpiffeId, serviceNameOf, type AuditActor, type AuditEventInput, type AuditSink, type Authorizer, type BulwarkError, type Logger } from '@bulwark/core'
+import { isBulwarkError, parseSpiffeId, serviceNameOf, type AuditActor, type AuditEventInput, type AuditSink, type Authorizer, type AuthzRequest, type BulwarkError, type Logger } from '@bulwark/core'
 import { VaultErrors } from './errors.ts'
 
 export type Principal = { spiffeId: string; kind: 'service' | 'operator'; actor: AuditActor }
@@ -19,14 +19,16 @@ export type Access = {
   fail(request: FastifyRequest, principal: Principal, type: string, action: string, resource: string, error: unknown): never
 }
 
-export function createAccess(deps: { authorizer: Authorizer; audit: AuditSink; log: Logger }): Access {
+export type EntityBuilder = (principal: { type: string; id: string }, resource: ResourceRef) => NonNullable<AuthzRequest['entities']>
+
+export function createAccess(deps: { authorizer: Authorizer; audit: AuditSink; log: Logger; entities?: EntityBuilder }): Access {
   const principals = new Map<string, Principal>()
   function decide(principal: Principal, action: string, resource: ResourceRef): { allowed: boolean; error: boolean } {
     try {
+      const who = { type: principal.kind === 'operator' ? 'Operator' : 'Service', id: principal.spiffeId }
       const decision = deps.authorizer.authorize({
-        principal: { type: principal.kind === 'operator' ? 'Operator' : 'Service', id: principal.spiffeId },
-        action: { type: 'Action', id: action },
-        resource,
+        principal: who, action: { type: 'Action', id: action }, resource,
+        ...(deps.entities ? { entities: deps.entities(who, resource) } : {}),
       })
       return { allowed: decision.decision === 'allow' && decision.errors.length === 0, error: decision.errors.length > 0 }
     } catch (error) {

@@ -8,3 +8,4 @@ export { VaultConfigSchema, loadVaultConfig, type VaultConfig, type AclRule } fr
 export { VaultErrors } from './errors.ts'
 export { createRuleAuthorizer, defaultRules, globMatch, KV_ACTIONS, TRANSIT_ACTIONS, SYSTEM_ACTIONS } from './acl.ts'
 export type { KmsHook } from './keyring.ts'
+export { createVaultEntities } from './cedar-entities.ts'

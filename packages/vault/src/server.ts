@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify'
 import { AclRuleSchema, type VaultConfig } from './config.ts'
 import { createAccess } from './access.ts'
 import { createRuleAuthorizer, defaultRules } from './acl.ts'
+import { createVaultEntities } from './cedar-entities.ts'
 import { createCommitQueue, type CommitQueue } from './commit-queue.ts'
 import { createKeyring, isKeyringEmpty, loadMasterKey, type Keyring, type KmsHook } from './keyring.ts'
 import { createKvEngine, type KvEngine } from './kv.ts'
@@ -70,7 +71,9 @@ export async function createVault(config: VaultConfig, deps: VaultDeps): Promise
   const hub = createWatchHub()
   const kv = createKvEngine({ db, keyring, queue, clock: deps.clock, limits: config, onChange: (path) => hub.notify(path) })
   const transit = createTransitEngine({ db, keyring, clock: deps.clock })
-  const access = createAccess({ authorizer, audit: deps.audit, log: deps.log })
+  // A supplied Authorizer (Cedar) decides on entities; the local rules need none.
+  const entities = deps.authorizer ? createVaultEntities(config) : undefined
+  const access = createAccess({ authorizer, audit: deps.audit, log: deps.log, entities })
 
   const app = createServiceServer({
     name: 'vault', log: deps.log, metrics: deps.metrics, health: deps.health, https: deps.https,
