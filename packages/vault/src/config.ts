@@ -43,6 +43,8 @@ export const VaultConfigSchema = Type.Object({
   rules: Type.Optional(Type.Array(AclRuleSchema)),
   /** A JSON file `{rules:[…]}` that replaces the default rules. */
   rulesFile: Type.Optional(Type.String({ minLength: 1 })),
+  /** Decide with Cedar instead: a policy file such as packages/vault/cedar/vault.cedar. */
+  cedarPolicyFile: Type.Optional(Type.String({ minLength: 1 })),
 }, { additionalProperties: false })
 
 export type VaultConfig = Static<typeof VaultConfigSchema>
