@@ -109,3 +109,13 @@ test('pages an export at a fixed tree head', async () => {
   assert.equal((await verifyExport(lines)).ok, true)
   assert.equal((await operator.call('GET', '/v1/export?size=999999')).status, 400)
 })
+
+test('export lines written from stored bytes equal the canonical encoding of the entry', async () => {
+  const { canonicalJson, exportLineFromLeaf, entryLeafData, leafHash } = await import('@bulwark/sdk/audit')
+  for (const line of original.slice(0, -1)) {
+    const { leafHash: stated, ...entry } = JSON.parse(line)
+    const data = entryLeafData(entry)
+    assert.equal(exportLineFromLeaf(data, leafHash(data)), canonicalJson({ ...entry, leafHash: stated }))
+    assert.equal(line, canonicalJson({ ...entry, leafHash: stated }))
+  }
+})

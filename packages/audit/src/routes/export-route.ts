@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { AuditSink } from '@bulwark/core'
-import { canonicalJson, exportLine, type AuditLogEntry, type SignedTreeHead } from '@bulwark/sdk/audit'
+import { canonicalJson, exportLineFromLeaf, type SignedTreeHead } from '@bulwark/sdk/audit'
 import type { AuditLog } from '../log.ts'
 import type { TreeHeads } from '../tree-heads.ts'
 import { AuditErrors } from '../errors.ts'
@@ -18,9 +18,13 @@ function* lines(log: AuditLog, head: SignedTreeHead, start: number, end: number)
     const to = Math.min(from + CHUNK, end)
     let out = ''
     for (const row of log.rows(from, to)) {
-      let entry: AuditLogEntry
-      try { entry = JSON.parse(row.data) as AuditLogEntry } catch { out += `${JSON.stringify({ index: row.seq, corrupt: row.data })}\n`; continue }
-      out += `${exportLine(entry, row.seq < log.size ? log.tree.leaf(row.seq) : row.leaf_hash)}\n`
+      // The hash the log computed when it appended the entry (not the stored column), so a changed row shows.
+      const hash = row.seq < log.size ? log.tree.leaf(row.seq) : row.leaf_hash
+      try {
+        out += `${exportLineFromLeaf(row.data, hash)}\n`
+      } catch {
+        out += `${JSON.stringify({ index: row.seq, corrupt: row.data })}\n`
+      }
     }
     yield out
   }

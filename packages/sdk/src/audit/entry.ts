@@ -19,3 +19,16 @@ export function entryLeafHash(entry: AuditLogEntry): Buffer {
 export function exportLine(entry: AuditLogEntry, hash: Uint8Array = entryLeafHash(entry)): string {
   return canonicalJson({ index: entry.index, received: entry.received, event: entry.event, leafHash: Buffer.from(hash).toString('hex') })
 }
+
+/**
+ * The export line for stored leaf bytes, without re-encoding: the leaf is
+ * canonical `{"event":…,"index":N,"received":"…"}`, and `leafHash` sorts
+ * between `index` and `received`. Bytes of any other shape are re-encoded.
+ */
+export function exportLineFromLeaf(data: string, hash: Uint8Array): string {
+  const at = data.lastIndexOf(',"received":"')
+  if (at !== -1 && data.startsWith('{"event":{') && data.endsWith('"}')) {
+    return `${data.slice(0, at)},"leafHash":"${Buffer.from(hash).toString('hex')}"${data.slice(at)}`
+  }
+  return exportLine(JSON.parse(data) as AuditLogEntry, hash)
+}
