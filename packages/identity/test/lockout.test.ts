@@ -51,6 +51,8 @@ test('failures per account earn a growing delay, then a temporary lockout that e
   assert.match(locked.body, /temporarily locked/)
   assert.ok(h.audit.events.some((e) => e.type === 'account.locked' && e.resource?.startsWith('user:')))
   assert.ok(h.audit.events.some((e) => e.type === 'login.failed' && e.reason === 'locked_out'))
+  // The client address is the gateway's X-Forwarded-For hop, not the gateway's own socket address.
+  assert.ok(h.audit.events.some((e) => e.type === 'login.failed' && e.actor.ip === '198.51.100.1'))
   // Another IP does not help: the account itself is locked.
   assert.equal((await (await loginPage('198.51.100.50')).attempt('carol', 'carol-correct-horse')).status, 429)
   // After the lockout period the right password works again (new interaction: the old one expired with time).
