@@ -62,6 +62,9 @@ const PRIVATE_FIELDS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'key_ops
 const publicJwks = (keys: PrivateJwk[]) => ({ keys: keys.map((k) => Object.fromEntries(Object.entries(k).filter(([name]) => !PRIVATE_FIELDS.has(name)))) })
 
 export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Identity {
+  if (config.retiredKeyGraceSeconds < Math.max(config.accessTokenTtlSeconds, config.idTokenTtlSeconds)) {
+    throw new TypeError('retiredKeyGraceSeconds must cover the longest token lifetime, or live tokens would lose their key')
+  }
   const clock = deps.clock ?? systemClock
   const db = typeof deps.database === 'string' ? openIdentityDatabase(deps.database) : deps.database
   const key = (purpose: string) => deriveKey(deps.masterKey, purpose)
