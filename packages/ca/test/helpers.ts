@@ -29,6 +29,9 @@ export type Harness = {
   call(dispatcher: Dispatcher, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>
   joinToken(spiffeId: string, ttlSeconds?: number): Promise<string>
   agentFor(svid: Svid): Dispatcher
+  /** Stops the CA's listener (the store stays); `startCa` brings it back on the same port. */
+  stopCa(): Promise<void>
+  startCa(): Promise<void>
   close(): Promise<void>
 }
 
@@ -53,7 +56,9 @@ export async function startHarness(overrides: Partial<CaConfig> = {}): Promise<H
   const db = openDatabase(paths.database('ca'))
   const health = createHealth()
   health.setReady(true)
-  const running = await startCa(config, { log: createSilentLogger(), audit, paths, clock, db, health })
+  const deps = { log: createSilentLogger(), audit, paths, clock, db, health }
+  let running = await startCa(config, deps)
+  let stopped = false
   const agents: Dispatcher[] = []
   const agentFor = (svid: Svid) => {
     const agent = createMtlsAgent(createSvidSource(svid), { verifyPeer: expectSpiffeId(CA_ID) })
@@ -71,7 +76,7 @@ export async function startHarness(overrides: Partial<CaConfig> = {}): Promise<H
     return { status: res.statusCode, body: text ? JSON.parse(text) : undefined }
   }
   const harness: Harness = {
-    paths, running, url: running.url, rootPem: readFileSync(paths.rootCert, 'utf8'), audit, clock, operator,
+    paths, get running() { return running }, url: running.url, rootPem: readFileSync(paths.rootCert, 'utf8'), audit, clock, operator,
     call,
     op: (method, path, body) => call(operator, method, path, body),
     async joinToken(spiffeId, ttlSeconds) {
@@ -80,9 +85,17 @@ export async function startHarness(overrides: Partial<CaConfig> = {}): Promise<H
       return res.body.token as string
     },
     agentFor,
+    async stopCa() {
+      stopped = true
+      await running.close()
+    },
+    async startCa() {
+      running = await startCa(config, deps, { port: Number(new URL(harness.url).port) })
+      stopped = false
+    },
     async close() {
       await Promise.all(agents.map((a) => a.close()))
-      await running.close()
+      if (!stopped) await running.close()
       db.close()
       dir.remove()
     },
