@@ -119,6 +119,19 @@ test('shadow mode serves the active decision and counts what the candidate would
   candidate.dispose()
 })
 
+test('the client shadows a candidate on live decisions without changing them', async () => {
+  const client = createPolicyClient({ url: h.url, dispatcher: await h.agent('orders'), log: createSilentLogger(), waitSeconds: 5 })
+  await client.ready(10_000)
+  client.startShadow({ policies: withoutOwnerRule })
+  assert.equal(client.authorize(getOrder(alice)).decision, 'allow')
+  assert.equal(client.authorize(getOrder(bob)).decision, 'deny')
+  assert.deepEqual(client.shadowReport()!.allowToDeny, 1)
+  const report = client.stopShadow()!
+  assert.deepEqual([report.evaluated, report.differing, report.samples[0]!.action], [2, 1, 'orders.get'])
+  assert.equal(client.shadowReport(), undefined)
+  await client.close()
+})
+
 test('the enforcer: reading someone else\'s order is denied by policy, audited, and can be hidden as 404', () => {
   const authorizer = createCedarAuthorizer({ schema, policies: validatePolicyFiles(schema, defaults).policies, version: '1' })
   const audit = createMemoryAuditSink('orders')

@@ -81,6 +81,10 @@ test('refuses a set that would lock the operator out of the admin API', async ()
   assert.equal((await h.call(gateway, 'GET', '/v1/policy-set')).body.version, '1')
 })
 
+test('refuses a set larger than maxPolicyBytes', () => {
+  assert.throws(() => h.svc.sets.check({ 'big.cedar': `// ${'x'.repeat(h.svc.config.maxPolicyBytes)}\n` }), (e: { code?: string; status?: number }) => e.code === 'BW_POLICY_TOO_LARGE' && e.status === 413)
+})
+
 test('validate reports without changing anything', async () => {
   const ok = await h.call(operator, 'POST', '/v1/policy-sets/validate', { policies: defaults })
   assert.deepEqual([ok.status, ok.body.ok, ok.body.errors], [200, true, []])

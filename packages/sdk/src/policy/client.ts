@@ -5,6 +5,7 @@ import { request as undiciRequest, type Dispatcher } from 'undici'
 import { Gauge, type AuthzDecision, type AuthzRequest, type Authorizer, type Clock, type Logger, type Metrics } from '@bulwark/core'
 import { createCedarAuthorizer, type CedarAuthorizer } from './cedar-authorizer.ts'
 import { createDecisionRecorder, type DecisionRecorder } from './decision-recorder.ts'
+import { createShadowAuthorizer, type ShadowAuthorizer } from './shadow.ts'
 import { parsePolicyFiles } from './policy-text.ts'
 
 export type PolicySetDocument = { version: string; schema: string; policies: string; activatedAt?: string }
@@ -22,7 +23,7 @@ export type PolicyClientOptions = {
   /** Delay after a failed pull, doubling up to maxRetryMs (defaults 500 / 15,000). */
   retryMs?: number
   maxRetryMs?: number
-  /** A set to serve until the first pull succeeds (e.g. the packaged defaults). */
+  /** A set to serve until the first pull succeeds (e.g. the packaged defaults): Cedar text or files (name -> text). */
   initial?: { schema?: string; policies: string | Record<string, string>; version?: string }
   /** Send this fraction of decisions to the decision log (default 0: off). */
   recordSampleRate?: number
@@ -38,7 +39,19 @@ export type PolicyClient = Authorizer & {
   /** Ms since the last successful contact with the policy service, or undefined before it. */
   syncAge(): number | undefined
   current(): CedarAuthorizer | undefined
+  /** Evaluates `candidate` (Cedar text or files) beside the active set on every decision (callers still get the active one). */
+  startShadow(candidate: { schema?: string; policies: string | Record<string, string> }): void
+  /** Stops shadowing and returns what the candidate would have changed. */
+  stopShadow(): ReturnType<ShadowAuthorizer['report']> | undefined
+  shadowReport(): ReturnType<ShadowAuthorizer['report']> | undefined
   close(): Promise<void>
+}
+
+/** Cedar files (name -> text) to an id-keyed set; a TypeError on any parse error. */
+function parseOrThrow(files: Record<string, string>): Record<string, string> {
+  const parsed = parsePolicyFiles(files)
+  if (parsed.errors.length > 0) throw new TypeError(`policies: ${parsed.errors.map((e) => e.message).join('; ')}`)
+  return parsed.policies
 }
 
 function gauge(metrics: Metrics | undefined, name: string, help: string, collect: () => number | undefined): void {
@@ -58,6 +71,7 @@ export function createPolicyClient(options: PolicyClientOptions): PolicyClient {
   const baseRetry = options.retryMs ?? 500
   const maxRetry = options.maxRetryMs ?? 15_000
   let active: CedarAuthorizer | undefined
+  let schemaText: string | undefined = options.initial?.schema
   let fromService = false
   let etag: string | undefined
   let activatedAt: number | undefined
@@ -65,6 +79,7 @@ export function createPolicyClient(options: PolicyClientOptions): PolicyClient {
   let closed = false
   let controller = new AbortController()
   const listeners = new Set<() => void>()
+  let shadow: { candidate: CedarAuthorizer; shadow: ShadowAuthorizer } | undefined
   const recorder: DecisionRecorder | undefined = options.recordSampleRate
     ? createDecisionRecorder({ url: options.url, dispatcher: options.dispatcher, log: options.log, sampleRate: options.recordSampleRate, now: clock.now })
     : undefined
@@ -75,7 +90,7 @@ export function createPolicyClient(options: PolicyClientOptions): PolicyClient {
   gauge(options.metrics, 'bulwark_policy_sync_age_seconds', 'Seconds since the policy service last answered', () => lastSync === undefined ? undefined : (clock.now() - lastSync) / 1000)
 
   if (options.initial) {
-    const policies = typeof options.initial.policies === 'string' ? parsePolicyFiles({ initial: options.initial.policies }).policies : options.initial.policies
+    const policies = parseOrThrow(typeof options.initial.policies === 'string' ? { initial: options.initial.policies } : options.initial.policies)
     active = createCedarAuthorizer({ schema: options.initial.schema, policies, version: options.initial.version ?? 'initial', cacheSize: options.cacheSize })
   }
 
@@ -83,6 +98,7 @@ export function createPolicyClient(options: PolicyClientOptions): PolicyClient {
     const parsed = parsePolicyFiles({ [`v${doc.version}`]: doc.policies })
     if (parsed.errors.length > 0) throw new Error(`policy set ${doc.version} does not parse: ${parsed.errors[0]!.message}`)
     const next = createCedarAuthorizer({ schema: doc.schema, policies: parsed.policies, version: String(doc.version), cacheSize: options.cacheSize })
+    schemaText = doc.schema
     const previous = active
     active = next
     fromService = true
@@ -152,9 +168,9 @@ export function createPolicyClient(options: PolicyClientOptions): PolicyClient {
   return {
     authorize(request: AuthzRequest): AuthzDecision {
       const current = active
-      const decision: AuthzDecision = current
-        ? current.authorize(request)
-        : { decision: 'deny', reasons: [], errors: ['no policy set loaded yet'], policyVersion: 'none' }
+      const decision: AuthzDecision = !current
+        ? { decision: 'deny', reasons: [], errors: ['no policy set loaded yet'], policyVersion: 'none' }
+        : shadow ? shadow.shadow.authorize(request) : current.authorize(request)
       denials?.inc({ decision: decision.decision })
       recorder?.record(request, decision)
       return decision
@@ -162,10 +178,26 @@ export function createPolicyClient(options: PolicyClientOptions): PolicyClient {
     ready: (timeoutMs = 30_000) => waitFor(() => fromService, timeoutMs, 'first policy set'),
     waitForVersion: (version, timeoutMs = 30_000) => waitFor(() => fromService && etag === `"${version}"`, timeoutMs, `version ${version}`),
     version: () => active?.version,
+    startShadow(candidate) {
+      const policies = parseOrThrow(typeof candidate.policies === 'string' ? { candidate: candidate.policies } : candidate.policies)
+      const next = createCedarAuthorizer({ schema: candidate.schema ?? schemaText, policies, version: 'candidate', cacheSize: options.cacheSize })
+      shadow?.candidate.dispose()
+      // The active side is looked up per call, so shadowing follows set updates.
+      shadow = { candidate: next, shadow: createShadowAuthorizer({ active: { authorize: (r) => active!.authorize(r) }, candidate: next, metrics: options.metrics }) }
+    },
+    stopShadow() {
+      const report = shadow?.shadow.report()
+      shadow?.candidate.dispose()
+      shadow = undefined
+      return report
+    },
+    shadowReport: () => shadow?.shadow.report(),
     syncAge: () => lastSync === undefined ? undefined : clock.now() - lastSync,
     current: () => active,
     async close() {
       closed = true
+      shadow?.candidate.dispose()
+      shadow = undefined
       controller.abort()
       await loop
       await recorder?.close()
