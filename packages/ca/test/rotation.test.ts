@@ -4,10 +4,10 @@ import { request } from 'undici'
 import { startHarness, type Harness } from './helpers.ts'
 import { startService, type TestService } from './services.ts'
 
-// 4 s certificates renewed at half-life: several rotations of both services
+// 5 s certificates renewed at half-life: several rotations of both services
 // (and of the CA's own serving certificate) within a few seconds of traffic.
-const TTL_SECONDS = 4
-const TRAFFIC_MS = 9_000
+const TTL_SECONDS = 5
+const TRAFFIC_MS = 10_000
 
 let h: Harness
 let orders: TestService
