@@ -131,6 +131,7 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
     registerTokenExchange({
       provider: next, issuer: deps.issuer, trustDomain: deps.trustDomain, alg: config.signingAlg, exchangeTtl: config.exchangeTtlSeconds,
       exchange: config.exchange, keys: () => verifyKeys, revocations, getCertificate: peerCertificatePem, extras,
+      isActiveAccount: (id) => { const user = users.byId(id); return user !== undefined && !user.disabled },
     })
     wireProvider(next, context, { db, hash, keys: () => verifyKeys })
     provider = next

@@ -117,6 +117,18 @@ test('an exchanged token never outlives its subject token', async () => {
   assert.ok(result.exp! <= now + 20)
 })
 
+test('a disabled user\'s token cannot be exchanged', async () => {
+  const bob = h.identity.context.users.byUsername('bob')!
+  const key = await importJWK(h.identity.context.keys.jwks()[0] as never, 'ES256')
+  const now = Math.floor(Date.now() / 1000)
+  const token = await new SignJWT({ ...decodeJwt(aliceToken), sub: bob.id, iat: now, exp: now + 60, jti: 'bob-token' })
+    .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: h.identity.context.keys.currentKid()! }).sign(key)
+  assert.ok((await exchange('gateway', token, svc('orders'))).access_token)
+  h.identity.context.users.update(bob.id, { disabled: true })
+  await assert.rejects(exchange('gateway', token, svc('orders')), oauthError('invalid_grant'))
+  h.identity.context.users.update(bob.id, { disabled: false })
+})
+
 test('revoking the subject makes its tokens unexchangeable', async () => {
   const operator = await h.operatorFetch()
   const response = await operator(`${h.url}/admin/v1/subjects/alice/revoke`, { method: 'POST' })

@@ -126,6 +126,8 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext):
     const user = findUser((request.params as { id: string }).id)
     const { password, ...patch } = request.body as { password?: string } & Record<string, unknown>
     const updated = ctx.users.update(user.id, { ...patch, ...(password ? { passwordHash: await ctx.hasher.hash(password) } : {}) })!
+    // Disabling an account or changing its password ends everything it holds.
+    if (patch.disabled === true || password) await ctx.revokeSubject({ kind: 'user', id: user.id })
     emit(ctx, { type: 'user.updated', actor: actorOf(request), action: 'users.update', outcome: 'success', resource: `user:${user.id}`, requestId: String(request.id), details: { fields: Object.keys(request.body as object).join(',') } })
     return updated
   })

@@ -25,6 +25,8 @@ export type ExchangeOptions = {
   keys: () => JWTVerifyGetKey
   revocations: RevocationFeed
   getCertificate: (ctx: KoaContextWithOIDC) => string | undefined
+  /** False for users that no longer exist or are disabled. */
+  isActiveAccount: (accountId: string) => boolean
   /** Extras the `extraTokenClaims` hook reads for the token being built. */
   extras: WeakMap<object, ExchangeExtras>
 }
@@ -78,6 +80,7 @@ export function registerTokenExchange(options: ExchangeOptions): void {
     if (!original) throw new errors.InvalidGrant('subject_token client no longer exists')
 
     const isUser = subject.sub !== subject.client_id
+    if (isUser && !options.isActiveAccount(String(subject.sub))) throw new errors.InvalidGrant('subject_token user is disabled or gone')
     const at = new provider.AccessToken({
       ...(isUser ? { accountId: subject.sub } : {}),
       client: original,
