@@ -86,3 +86,22 @@ test('ca commands raise usage errors (exit 2) on bad arguments and fail (exit 1)
     await ctx.close()
   }
 })
+
+test('ca renew-operator re-issues the operator certificate offline and the CA accepts it', async () => {
+  const before = new X509Certificate(readFileSync(h.paths.operatorCert))
+  const lines: string[] = []
+  const ctx = createCliContext({ home: h.paths.home, json: true, out: (t) => lines.push(t), err: () => {} })
+  try {
+    assert.equal(await run(['renew-operator', '--days', '7'], ctx), 0)
+    const after = new X509Certificate(readFileSync(h.paths.operatorCert))
+    assert.notEqual(after.serialNumber, before.serialNumber)
+    const days = (Date.parse(after.validTo) - Date.now()) / 86400_000
+    assert.ok(days > 6.9 && days <= 7, `lives ${days} days`)
+    assert.equal(statSync(h.paths.operatorKey).mode & 0o777, 0o600)
+    assert.equal(JSON.parse(lines[0]!).serial, after.serialNumber.toUpperCase())
+    assert.equal(await run(['list', '--limit', '1'], ctx), 0, 'the new certificate authenticates to the CA')
+    await assert.rejects(run(['renew-operator', '--days', '0'], ctx), UsageError)
+  } finally {
+    await ctx.close()
+  }
+})

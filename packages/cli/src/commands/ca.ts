@@ -2,9 +2,10 @@
 // certificates by hand (for a service outside the supervisor) and the CA's
 // inventory. The key is generated here and never leaves this machine; only
 // the CSR goes to the CA, over mTLS with the operator certificate.
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { serviceSpiffeId, writeFileAtomic, writeSecretFile } from '@bulwark/core'
+import { issueOperatorCertificate } from '@bulwark/ca'
+import { describeCertificate, serviceSpiffeId, writeFileAtomic, writeSecretFile } from '@bulwark/core'
 import { createKeyAndCsr, svidFromResponse } from '@bulwark/sdk/svid'
 import { intFlag, parseArgs, UsageError } from '../args.ts'
 import type { CliContext } from '../context.ts'
@@ -13,7 +14,10 @@ export const usage = `bulwark ca issue --service NAME --out DIR [--force] [--jso
   Generates a key locally, has the CA sign an SVID for spiffe://<td>/svc/NAME and
   writes DIR/key.pem (0600), DIR/cert.pem (leaf + intermediate) and DIR/bundle.pem (roots).
 bulwark ca list [--service NAME] [--active] [--limit N] [--json]
-  The CA's inventory of issued certificates, newest first.`
+  The CA's inventory of issued certificates, newest first.
+bulwark ca renew-operator [--days N] [--json]
+  Re-issues the operator certificate in the home (default 30 days), offline,
+  with the intermediate key in the home.`
 
 const SERVICE = /^[a-z][a-z0-9-]{0,31}$/
 
@@ -74,9 +78,23 @@ async function list(args: string[], ctx: CliContext): Promise<number> {
   return 0
 }
 
+async function renewOperator(args: string[], ctx: CliContext): Promise<number> {
+  const { positionals, flags } = parseArgs(args, { days: 'string', json: 'boolean' })
+  if (positionals.length > 0) throw new UsageError(`unexpected argument \`${positionals[0]}\``)
+  const days = intFlag(flags, 'days', 1, 365) ?? 30
+  const { trustDomain } = ctx.config()
+  await issueOperatorCertificate(ctx.paths, { trustDomain, ttlSeconds: days * 86400 })
+  const info = describeCertificate(readFileSync(ctx.paths.operatorCert, 'utf8'))
+  const notAfter = new Date(info.notAfter).toISOString()
+  if (ctx.json || flags.json === true) ctx.out(JSON.stringify({ serial: info.serial, notAfter, cert: ctx.paths.operatorCert }))
+  else ctx.out(`operator certificate renewed\n  serial:  ${info.serial}\n  expires: ${notAfter}`)
+  return 0
+}
+
 export async function run(args: string[], ctx: CliContext): Promise<number> {
   const [sub, ...rest] = args
   if (sub === 'issue') return await issue(rest, ctx)
   if (sub === 'list') return await list(rest, ctx)
-  throw new UsageError(sub ? `unknown subcommand \`${sub}\`` : 'a subcommand is required: issue or list')
+  if (sub === 'renew-operator') return await renewOperator(rest, ctx)
+  throw new UsageError(sub ? `unknown subcommand \`${sub}\`` : 'a subcommand is required: issue, list or renew-operator')
 }
