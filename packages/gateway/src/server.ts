@@ -10,7 +10,7 @@ import { createKeySet, type KeySet } from './key-set.ts'
 import { createRevocationList, type RevocationList } from './feeds/revocations.ts'
 import { createBlockList, type BlockList } from './feeds/blocks.ts'
 import { startLongPoll, type LongPoll } from './feeds/long-poll.ts'
-import { edgeServerOptions, rotateEdgeCertificate } from './edge-tls.ts'
+import { createRedirectServer, edgeServerOptions, rotateEdgeCertificate } from './edge-tls.ts'
 import { startPeerHealth } from './peer-health.ts'
 import { createIpFilterStage } from './pipeline/ip-filter.ts'
 import { createRateLimitStage } from './pipeline/rate-limit.ts'
@@ -46,6 +46,8 @@ export type GatewayDeps = {
 export type Gateway = {
   app: FastifyInstance
   readonly routes: RouteTable
+  /** Port of the plain-HTTP redirect listener, when configured and listening. */
+  readonly redirectPort: number | undefined
   /** Replaces the route table; throws (keeping the old table) when the new one is bad. */
   reload(routes: readonly unknown[] | undefined): void
   keys: KeySet
@@ -64,6 +66,7 @@ export type Gateway = {
  */
 export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
   const config: GatewayConfig = loadConfig(GatewayConfigSchema, { value: input, source: 'gateway' })
+  if (!deps.svid && !(config.tls.certFile && config.tls.keyFile)) throw new TypeError('createGateway: give deps.svid or tls.certFile + tls.keyFile for the edge certificate')
   const clock = deps.clock ?? systemClock
   const publicUrl = config.publicUrl ?? deps.publicUrl
   let routes = compileRoutes(config.routes)
@@ -135,10 +138,18 @@ export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
   const peerHealth = startPeerHealth({ names: deps.healthPeers ?? [], peer: deps.peer, intervalMs: config.health.pollIntervalMs, log: deps.log })
 
   const closeLoopback = listenOnBothLoopbacks(app, deps.log)
+  const redirect = config.httpRedirectPort === undefined ? undefined : createRedirectServer(publicUrl)
+  if (redirect) {
+    app.addHook('onListen', async () => {
+      const host = (app.addresses() as Array<{ address: string }>)[0]?.address ?? '127.0.0.1'
+      await new Promise<void>((resolve, reject) => redirect.once('error', reject).listen(config.httpRedirectPort, host, () => resolve()))
+    })
+  }
   let closed = false
   app.addHook('onClose', async () => {
     closed = true
     await closeLoopback()
+    if (redirect?.listening) await new Promise((resolve) => redirect.close(resolve))
     stopRotation()
     peerHealth.stop()
     for (const feed of feeds) feed.stop()
@@ -151,6 +162,7 @@ export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
   return {
     app,
     get routes() { return routes },
+    get redirectPort() { return redirect?.listening ? (redirect.address() as { port: number }).port : undefined },
     reload(next) {
       routes = compileRoutes(next)
       deps.log.info({ routes: routes.routes.length }, 'route table reloaded')

@@ -6,7 +6,6 @@
 // set by us. `/internal/*` is never routed. Idempotent methods (RFC 9110
 // §9.2.2) are retried on connection failures; a circuit breaker per upstream
 // sheds load from a failing one.
-import type { Readable } from 'node:stream'
 import { type Dispatcher } from 'undici'
 import type { Clock } from '@bulwark/core'
 import { GatewayErrors } from '../errors.ts'
@@ -28,7 +27,6 @@ export type ProxyOptions = {
   clock: Clock
 }
 
-export type UpstreamResponse = { statusCode: number; headers: Record<string, string | string[]>; body: Readable }
 
 const DROP_REQUEST = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',

@@ -48,7 +48,7 @@ export type RequestContext = {
   /** Parsed JSON body, when the route validated one. */
   json?: unknown
   /** Set by the proxy stage. */
-  upstream?: { statusCode: number; headers: Record<string, string | string[]>; body: Readable }
+  upstream?: { statusCode: number; headers: Record<string, string | string[]>; body: Readable & { arrayBuffer(): Promise<ArrayBuffer> } }
 }
 
 export type Stage = {
