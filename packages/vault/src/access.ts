@@ -69,7 +69,8 @@ export function createAccess(deps: { authorizer: Authorizer; audit: AuditSink; l
     fail(request, principal, type, action, resource, error) {
       const code = isBulwarkError(error) ? error.code : 'BW_INTERNAL'
       const outcome = isBulwarkError(error) && error.status < 500 ? 'failure' : 'error'
-      emit(request, principal, { type: code === 'BW_VAULT_INTEGRITY' ? 'secret.integrity_failed' : type, action, resource: resource.slice(0, 512), outcome, reason: code })
+      const integrity = type.startsWith('transit') ? 'transit_key.integrity_failed' : 'secret.integrity_failed'
+      emit(request, principal, { type: code === 'BW_VAULT_INTEGRITY' ? integrity : type, action, resource: resource.slice(0, 512), outcome, reason: code })
       throw error
     },
   }

@@ -176,23 +176,31 @@ export function createTransitEngine(deps: { db: Database; keyring: Keyring; cloc
     blindIndex(name: string, input: Buffer): string {
       return createHmac('sha256', load(name).index).update(input).digest('base64url')
     },
-    /** Rewraps every transit key version still under an older KEK. */
-    rewrapKeys(): number {
-      let count = 0
+    /** Rewraps every transit key version still under an older KEK; a key that fails authentication is named, not fixed. */
+    rewrapKeys(): { rewrapped: number; failedKeys: string[] } {
+      let rewrapped = 0
+      const failedKeys: string[] = []
       const current = keyring.currentVersion()
       for (const { name } of q.stale.all(current) as Array<{ name: string }>) {
-        db.transaction(() => {
-          for (const v of q.versions.all(name) as VersionRow[]) {
-            if (v.kek_version === current) continue
-            const root = keyring.unwrap(v.kek_version, Buffer.from(v.wrapped_key), keyContext(name, v.version))
-            const { kekVersion, wrapped } = keyring.wrap(root, keyContext(name, v.version))
-            root.fill(0)
-            q.rewrap.run(kekVersion, wrapped, name, v.version)
-            count++
-          }
-        })
+        try {
+          rewrapped += db.transaction(() => {
+            let n = 0
+            for (const v of q.versions.all(name) as VersionRow[]) {
+              if (v.kek_version === current) continue
+              const root = keyring.unwrap(v.kek_version, Buffer.from(v.wrapped_key), keyContext(name, v.version))
+              const { kekVersion, wrapped } = keyring.wrap(root, keyContext(name, v.version))
+              root.fill(0)
+              q.rewrap.run(kekVersion, wrapped, name, v.version)
+              n++
+            }
+            return n
+          })
+        } catch (error) {
+          if (!(error instanceof AeadError)) throw error
+          failedKeys.push(name)
+        }
       }
-      return count
+      return { rewrapped, failedKeys }
     },
   }
 }

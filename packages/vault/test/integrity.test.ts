@@ -65,6 +65,7 @@ test('KEK rotation: new writes use the new KEK, old rows are rewrapped lazily an
     const rewrap = await op.call('POST', '/v1/sys/rewrap')
     assert.deepEqual(rewrap.body.secrets, { rewrapped: 4, failed: 0 })
     assert.equal(rewrap.body.transitKeyVersions, 1)
+    assert.deepEqual(rewrap.body.failedTransitKeys, [])
     const db = new DatabaseSync(homePaths(h.home).database('vault'), { readOnly: true })
     const keks = db.prepare('SELECT DISTINCT kek_version AS v FROM kv_versions').all() as Array<{ v: number }>
     assert.deepEqual(keks.map((r) => r.v), [2])
@@ -138,4 +139,29 @@ test('master key: wrong key refuses to start, loose permissions refuse, env file
   assert.deepEqual(viaKms.kv.get('k/v').data, { a: 1 })
   await viaKms.close()
   await assert.rejects(createVault(loadVaultConfig({ createMasterKey: true, masterKeyFile: join(dir.path, 'missing.key') }, {}), deps), /missing/, 'never invents a key for an existing keyring')
+})
+
+test('a tampered transit key row refuses to load and is named by rewrap', async () => {
+  const h = await startVault()
+  try {
+    const op = await h.operator()
+    await op.call('POST', '/v1/transit/keys/shop-good')
+    await op.call('POST', '/v1/transit/keys/shop-bad')
+    const db = new DatabaseSync(homePaths(h.home).database('vault'))
+    // Give shop-bad the (valid, but bound to another name) wrapped key of shop-good.
+    const good = db.prepare("SELECT wrapped_key FROM transit_key_versions WHERE name = 'shop-good'").get() as { wrapped_key: Uint8Array }
+    db.prepare("UPDATE transit_key_versions SET wrapped_key = ? WHERE name = 'shop-bad'").run(good.wrapped_key)
+    db.close()
+    const use = await op.call('POST', '/v1/transit/encrypt/shop-bad', { plaintext: b64('x') })
+    assert.equal(use.status, 500)
+    assert.equal(use.body.code, 'BW_VAULT_INTEGRITY')
+    assert.ok(h.events.some((e) => e.type === 'transit_key.integrity_failed' && e.resource === 'shop-bad'))
+    assert.equal((await op.call('POST', '/v1/transit/encrypt/shop-good', { plaintext: b64('x') })).status, 200)
+    await op.call('POST', '/v1/sys/rotate-kek')
+    const rewrap = await op.call('POST', '/v1/sys/rewrap')
+    assert.deepEqual(rewrap.body.failedTransitKeys, ['shop-bad'])
+    assert.equal(rewrap.body.transitKeyVersions, 1)
+  } finally {
+    await h.close()
+  }
 })

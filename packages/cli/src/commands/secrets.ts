@@ -122,10 +122,12 @@ export async function run(args: string[], ctx: CliContext, io: SecretsIo = { rea
       return 0
     }
     case 'rewrap': {
-      const body = (await ctx.callOk('vault', 'POST', '/v1/sys/rewrap')).body as { kekVersion: number; secrets: { rewrapped: number; failed: number }; transitKeyVersions: number }
+      const body = (await ctx.callOk('vault', 'POST', '/v1/sys/rewrap')).body as { kekVersion: number; secrets: { rewrapped: number; failed: number }; transitKeyVersions: number; failedTransitKeys?: string[] }
+      const badKeys = body.failedTransitKeys ?? []
       print(body, `rewrapped ${body.secrets.rewrapped} secret versions and ${body.transitKeyVersions} transit key versions under KEK ${body.kekVersion}` +
-        (body.secrets.failed > 0 ? `; ${body.secrets.failed} failed authentication` : ''))
-      return body.secrets.failed > 0 ? 1 : 0
+        (body.secrets.failed > 0 ? `; ${body.secrets.failed} secret versions failed authentication` : '') +
+        (badKeys.length > 0 ? `; transit keys that failed authentication: ${badKeys.join(', ')}` : ''))
+      return body.secrets.failed > 0 || badKeys.length > 0 ? 1 : 0
     }
     default:
       throw new UsageError(command ? `unknown subcommand \`${command}\`` : 'a subcommand is required')

@@ -31,12 +31,13 @@ export function registerSystemRoutes(app: FastifyInstance, deps: { db: Database;
   app.post('/v1/sys/rewrap', async (request) => {
     const principal = guard(request, 'system.rewrap', 'kek')
     const secrets = await kv.rewrapAll()
-    const transitKeyVersions = transit.rewrapKeys()
+    const keys = transit.rewrapKeys()
+    const failed = secrets.failed + keys.failedKeys.length
     access.audit(request, principal, {
-      type: 'kek.rewrapped', action: 'system.rewrap', resource: 'kek', outcome: secrets.failed > 0 ? 'failure' : 'success',
-      details: { kekVersion: keyring.currentVersion(), rewrapped: secrets.rewrapped, failed: secrets.failed, transitKeyVersions },
+      type: 'kek.rewrapped', action: 'system.rewrap', resource: 'kek', outcome: failed > 0 ? 'failure' : 'success',
+      details: { kekVersion: keyring.currentVersion(), rewrapped: secrets.rewrapped, failed: secrets.failed, transitKeyVersions: keys.rewrapped, failedTransitKeys: keys.failedKeys.length },
     })
-    return { kekVersion: keyring.currentVersion(), secrets, transitKeyVersions }
+    return { kekVersion: keyring.currentVersion(), secrets, transitKeyVersions: keys.rewrapped, failedTransitKeys: keys.failedKeys }
   })
 
   app.post('/v1/sys/rotate-transit-keys', async (request) => {
