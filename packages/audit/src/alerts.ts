@@ -9,7 +9,7 @@ import type { BlockList } from './blocks.ts'
 import type { Detection } from './detect/types.ts'
 import { postWebhook, type LockAccount } from './responders.ts'
 
-export type ResponseOutcome = { action: string; status: 'done' | 'skipped' | 'failed'; detail?: string }
+export type ResponseOutcome = { action: string; status: 'done' | 'skipped' | 'failed' | 'pending'; detail?: string }
 
 export type Alert = Detection & { seq: number; id: string; time: string; response?: Detection['response']; outcome?: ResponseOutcome }
 
@@ -17,6 +17,7 @@ type AlertRow = { seq: number; id: string; detector: string; severity: string; k
 
 export type AlertCenter = {
   raise(detection: Detection): Promise<Alert>
+  raiseAll(detections: readonly Detection[]): Promise<Alert[]>
   list(after: number, limit: number): Alert[]
 }
 
@@ -29,18 +30,14 @@ export function createAlertCenter(config: AuditConfig, deps: AlertDeps): AlertCe
   const counter = deps.metrics.counter('bulwark_audit_alerts_total', 'Alerts raised by detectors', ['detector', 'severity'])
   const exempt = new Set(config.blockExemptIps)
 
-  async function respond(alertId: string, detection: Detection): Promise<ResponseOutcome | undefined> {
+  /** Decides a response now when it is local (a block); account locks go to identity afterwards. */
+  function decide(alertId: string, detection: Detection): ResponseOutcome | undefined {
     const response = detection.response
     if (!response) return undefined
     if (response.kind === 'lock') {
       const action = `lock account \`${response.user}\` for ${response.seconds}s`
       if (!config.responses.lockAccounts || !deps.lockAccount) return { action, status: 'skipped', detail: 'account lockout responses are off' }
-      try {
-        await deps.lockAccount(response.user, response.seconds, `audit alert ${alertId}: ${detection.detector}`)
-        return { action, status: 'done' }
-      } catch (error) {
-        return { action, status: 'failed', detail: (error as Error).message.slice(0, 200) }
-      }
+      return { action, status: 'pending' }
     }
     const action = `block ${response.target} \`${response.value}\` for ${response.seconds}s`
     const enabled = { ip: config.responses.blockIps, client: config.responses.blockClients, subject: config.responses.blockSubjects }[response.target]
@@ -50,25 +47,55 @@ export function createAlertCenter(config: AuditConfig, deps: AlertDeps): AlertCe
     return { action, status: 'done' }
   }
 
-  return {
-    async raise(detection) {
+  async function lock(alert: Alert): Promise<Alert> {
+    const response = alert.response
+    if (alert.outcome?.status !== 'pending' || response?.kind !== 'lock') return alert
+    let outcome: ResponseOutcome
+    try {
+      await deps.lockAccount!(response.user, response.seconds, `audit alert ${alert.id}: ${alert.detector}`)
+      outcome = { action: alert.outcome.action, status: 'done' }
+    } catch (error) {
+      outcome = { action: alert.outcome.action, status: 'failed', detail: (error as Error).message.slice(0, 200) }
+    }
+    setResponse.run(JSON.stringify({ ...response, outcome }), alert.id)
+    return { ...alert, outcome }
+  }
+
+  function announce(alert: Alert): void {
+    counter.inc({ detector: alert.detector, severity: alert.severity })
+    deps.log.warn({ alert: alert.id, detector: alert.detector, key: alert.key }, alert.summary)
+    deps.audit.emit({
+      type: 'alert.raised', actor: { kind: 'service' }, action: `detect.${alert.detector}`, resource: alert.key,
+      outcome: 'success', reason: alert.detector,
+      details: { alertId: alert.id, severity: alert.severity, response: alert.outcome ? `${alert.outcome.action}: ${alert.outcome.status}` : null },
+    })
+    if (config.webhookUrl) {
+      postWebhook(config.webhookUrl, { alert }).catch((error: unknown) => deps.log.warn({ err: (error as Error).message, alert: alert.id }, 'alert webhook failed'))
+    }
+  }
+
+  /** Stores every alert of one commit (and its blocks) in one transaction, then responds. */
+  async function raiseAll(detections: readonly Detection[]): Promise<Alert[]> {
+    if (detections.length === 0) return []
+    const time = deps.clock.now()
+    const alerts = deps.db.transaction(() => detections.map((detection) => {
       const id = `alrt_${randomUUID().replaceAll('-', '')}`
-      const time = deps.clock.now()
-      const { seq } = insert.get(id, detection.detector, detection.severity, detection.key, detection.summary, time, JSON.stringify(detection.details), null) as { seq: number }
-      counter.inc({ detector: detection.detector, severity: detection.severity })
-      deps.log.warn({ alert: id, detector: detection.detector, key: detection.key }, detection.summary)
-      const outcome = await respond(id, detection)
-      if (outcome) setResponse.run(JSON.stringify({ ...detection.response, outcome }), id)
-      const alert: Alert = { ...detection, seq, id, time: new Date(time).toISOString(), ...(outcome ? { outcome } : {}) }
-      deps.audit.emit({
-        type: 'alert.raised', actor: { kind: 'service' }, action: `detect.${detection.detector}`, resource: detection.key,
-        outcome: 'success', reason: detection.detector,
-        details: { alertId: id, severity: detection.severity, response: outcome ? `${outcome.action}: ${outcome.status}` : null },
-      })
-      if (config.webhookUrl) {
-        postWebhook(config.webhookUrl, { alert }).catch((error: unknown) => deps.log.warn({ err: (error as Error).message, alert: id }, 'alert webhook failed'))
-      }
-      return alert
+      const outcome = decide(id, detection)
+      const response = detection.response ? JSON.stringify({ ...detection.response, ...(outcome ? { outcome } : {}) }) : null
+      const { seq } = insert.get(id, detection.detector, detection.severity, detection.key, detection.summary, time, JSON.stringify(detection.details), response) as { seq: number }
+      return { ...detection, seq, id, time: new Date(time).toISOString(), ...(outcome ? { outcome } : {}) } as Alert
+    }))
+    return await Promise.all(alerts.map(async (alert) => {
+      const done = await lock(alert)
+      announce(done)
+      return done
+    }))
+  }
+
+  return {
+    raiseAll,
+    async raise(detection) {
+      return (await raiseAll([detection]))[0]!
     },
     list(after, limit) {
       return (list.all(after, limit) as AlertRow[]).map((row) => {

@@ -77,9 +77,7 @@ export function createAuditService(config: AuditConfig, deps: AuditServiceDeps):
   const alerts = createAlertCenter(config, { db, clock: deps.clock, log: deps.log, metrics: deps.metrics, audit, blocks, lockAccount: deps.lockAccount })
   const engine = createDetectionEngine(config.detectors, deps.clock)
   log.onAppend((entries) => {
-    for (const detection of engine.observe(entries.map((e) => e.event))) {
-      alerts.raise(detection).catch((error: unknown) => deps.log.error({ err: error }, 'raising an alert failed'))
-    }
+    alerts.raiseAll(engine.observe(entries.map((e) => e.event))).catch((error: unknown) => deps.log.error({ err: error }, 'raising alerts failed'))
   })
 
   let reportedProblem: string | undefined

@@ -19,7 +19,7 @@ function* lines(log: AuditLog, head: SignedTreeHead, start: number, end: number)
     let out = ''
     for (const row of log.rows(from, to)) {
       // The hash the log computed when it appended the entry (not the stored column), so a changed row shows.
-      const hash = row.seq < log.size ? log.tree.leaf(row.seq) : row.leaf_hash
+      const hash = row.seq < log.size ? log.tree.leafView(row.seq) : row.leaf_hash
       try {
         out += `${exportLineFromLeaf(row.data, hash)}\n`
       } catch {

@@ -13,6 +13,8 @@ export type MerkleTree = {
   /** Drops leaves back to `size` (undoing appends whose commit failed). */
   truncate(size: number): void
   leaf(index: number): Buffer
+  /** Like leaf, without a copy: valid until the next append. */
+  leafView(index: number): Buffer
   /** MTH of the first `size` leaves (default: all). */
   root(size?: number): Buffer
   /** RFC 6962 §2.1.1 audit path for leaf `index` in the tree of `size` leaves. */
@@ -37,6 +39,11 @@ function at(level: Level, index: number): Buffer {
 
 export function createMerkleTree(): MerkleTree {
   const levels: Level[] = [{ data: Buffer.alloc(0), count: 0 }]
+
+  function leafView(index: number): Buffer {
+    if (!Number.isInteger(index) || index < 0 || index >= levels[0]!.count) throw new RangeError(`leaf ${index} is out of range`)
+    return at(levels[0]!, index)
+  }
 
   function checkSize(size: number): void {
     if (!Number.isInteger(size) || size < 0 || size > levels[0]!.count) throw new RangeError(`tree size ${size} is out of range`)
@@ -104,10 +111,8 @@ export function createMerkleTree(): MerkleTree {
       checkSize(size)
       for (let k = 0; k < levels.length; k++) levels[k]!.count = Math.floor(size / 2 ** k)
     },
-    leaf(index) {
-      if (!Number.isInteger(index) || index < 0 || index >= levels[0]!.count) throw new RangeError(`leaf ${index} is out of range`)
-      return Buffer.from(at(levels[0]!, index))
-    },
+    leaf: (index) => Buffer.from(leafView(index)),
+    leafView,
     root(size = levels[0]!.count) {
       checkSize(size)
       return size === 0 ? Buffer.from(EMPTY_ROOT) : subtree(0, size)
