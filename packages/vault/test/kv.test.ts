@@ -144,3 +144,10 @@ test('checkPath refuses climbing, empty and odd segments', async () => {
   assert.equal(checkPrefix('shop', 64), 'shop/')
   assert.equal(checkPrefix('shop/', 64), 'shop/')
 })
+
+test('paths up to the configured maximum work end to end', async () => {
+  const path = `long/${'x'.repeat(58)}`
+  assert.equal(path.length, 63)
+  assert.equal((await op.call('PUT', `/v1/kv/data/${path}`, { data: { a: 1 } })).status, 200)
+  assert.equal((await op.call('GET', `/v1/kv/data/${path}`)).body.data.a, 1)
+})

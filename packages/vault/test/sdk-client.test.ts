@@ -79,3 +79,11 @@ test('a long-poll with the current ETag answers 304 when nothing changes', async
   const res = await waiting
   assert.equal(res.status, 304)
 })
+
+test('a 256-character path (the default maximum) round-trips; 257 is refused', async () => {
+  const path = `deep/${'a'.repeat(100)}/${'b'.repeat(150)}`
+  assert.equal(path.length, 256)
+  await opClient.kv.put(path, { v: 1 })
+  assert.equal((await opClient.kv.get(path)).data.v, 1)
+  await assert.rejects(opClient.kv.put(`${path}c`, { v: 1 }), { code: 'BW_VAULT_PATH_INVALID', status: 400 })
+})
