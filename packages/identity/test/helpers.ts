@@ -90,14 +90,26 @@ export async function startHarness(overrides: Partial<IdentityConfig> = {}): Pro
   const audit = createMemoryAuditSink('identity')
   const config = loadConfig(IdentityConfigSchema, { value: { argon2: FAST_ARGON2, ...overrides } })
   const svid = await ca.source('identity')
-  const port = await freePort()
-  const url = `https://127.0.0.1:${port}`
-  const identity = createIdentity(config, {
-    internalUrl: url,
-    log: process.env.IDENTITY_TEST_LOG ? createLogger({ name: 'identity', level: 'debug' }) : createSilentLogger(), audit, svid, clock, issuer: forwarder.url, trustDomain: ca.trustDomain,
-    database: join(dir.path, 'identity.db'), masterKey: randomBytes(32),
-  })
-  await identity.app.listen({ host: '127.0.0.1', port })
+  const masterKey = randomBytes(32)
+  // identity must know its own URL before it listens (RFC 8705 aliases): pick a port, retry if someone takes it first.
+  let identity: Identity | undefined
+  let url = ''
+  for (let attempt = 0; !identity; attempt++) {
+    const port = await freePort()
+    url = `https://127.0.0.1:${port}`
+    const candidate = createIdentity(config, {
+      internalUrl: url,
+      log: process.env.IDENTITY_TEST_LOG ? createLogger({ name: 'identity', level: 'debug' }) : createSilentLogger(), audit, svid, clock, issuer: forwarder.url, trustDomain: ca.trustDomain,
+      database: join(dir.path, 'identity.db'), masterKey,
+    })
+    try {
+      await candidate.app.listen({ host: '127.0.0.1', port })
+      identity = candidate
+    } catch (error) {
+      await candidate.app.close()
+      if (attempt >= 3 || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error
+    }
+  }
   const identityId = serviceSpiffeId(ca.trustDomain, 'identity')
   const gatewayAgent = createMtlsAgent(await ca.source('gateway'), { verifyPeer: expectSpiffeId(identityId) })
   forwarder.setUpstream(url, gatewayAgent)
