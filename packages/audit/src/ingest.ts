@@ -6,7 +6,7 @@ import { AuditEventSchema, checkSchema, type AuditEvent } from '@bulwark/core'
 import { AuditErrors } from './errors.ts'
 import { mayWriteType } from './type-policy.ts'
 
-export type Caller = { component: string; operator: boolean }
+export type Caller = { component: string; operator: boolean; spiffeId: string }
 
 const MAX_REASONS = 50
 
@@ -37,7 +37,9 @@ export function checkBatch(body: unknown, caller: Caller, maxBatch: number): Aud
   typed.forEach((event, i) => {
     if (event.component !== caller.component) foreign.push({ path: `/events/${i}/component`, message: `\`${event.component}\` is not the caller \`${caller.component}\`` })
     else if (!mayWriteType(caller.component, event.type)) forbidden.push({ path: `/events/${i}/type`, message: `\`${caller.component}\` may not write \`${event.type}\`` })
-    if (caller.operator && event.actor.kind !== 'operator') forbidden.push({ path: `/events/${i}/actor/kind`, message: 'operator events must name the operator as actor' })
+    if (caller.operator && (event.actor.kind !== 'operator' || event.actor.spiffeId !== caller.spiffeId)) {
+      forbidden.push({ path: `/events/${i}/actor`, message: 'an operator writes events only as itself (actor kind `operator`, its own SPIFFE ID)' })
+    }
   })
   if (foreign.length > 0) reject(AuditErrors.componentMismatch, 'events for another component', foreign)
   if (forbidden.length > 0) reject(AuditErrors.typeForbidden, 'event types the caller may not write', forbidden)

@@ -47,10 +47,18 @@ export async function startAudit(options: StartOptions = {}): Promise<Harness> {
   const agents: Agent[] = []
   let stopped = false
 
-  async function clientFor(identity: string): Promise<Client> {
-    const agent = createMtlsAgent(await ca.source(identity), { verifyPeer: (id) => id === source.current().spiffeId })
-    agents.push(agent)
-    return { agent, call: (method, path, body) => callWith(agent, url, method, path, body) }
+  const clients = new Map<string, Promise<Client>>()
+  function clientFor(identity: string): Promise<Client> {
+    let client = clients.get(identity)
+    if (!client) {
+      client = ca.source(identity).then((svid) => {
+        const agent = createMtlsAgent(svid, { verifyPeer: (id) => id === source.current().spiffeId })
+        agents.push(agent)
+        return { agent, call: (method: string, path: string, body?: unknown) => callWith(agent, url, method, path, body) }
+      })
+      clients.set(identity, client)
+    }
+    return client
   }
   async function stop(): Promise<void> {
     if (stopped) return

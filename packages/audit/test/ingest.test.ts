@@ -67,6 +67,8 @@ test('refuses events written for another component and reserved types from the w
 test('accepts operator events as component `cli` in the incident namespace only', async () => {
   const event = makeEvent('cli', { type: 'incident.subject_revoked', actor: { kind: 'operator', spiffeId: `spiffe://${harness.ca.trustDomain}/operator/admin` }, outcome: 'success' })
   assert.equal((await operator.call('POST', '/v1/events', { events: [event] })).status, 200)
+  const impostor = makeEvent('cli', { type: 'incident.subject_revoked', actor: { kind: 'operator', spiffeId: `spiffe://${harness.ca.trustDomain}/operator/someone-else` } })
+  assert.equal((await operator.call('POST', '/v1/events', { events: [impostor] })).status, 403)
   const other = makeEvent('cli', { type: 'authz.denied', actor: { kind: 'operator' } })
   assert.equal((await operator.call('POST', '/v1/events', { events: [other] })).status, 403)
   const asIdentity = makeEvent('identity', { type: 'incident.subject_revoked', actor: { kind: 'operator' } })

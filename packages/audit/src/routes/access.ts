@@ -24,10 +24,10 @@ export function requireOperator(request: FastifyRequest, access: Access): void {
 }
 
 /** The component an event writer speaks for: its service name, or `cli` for the operator. */
-export function writerOf(request: FastifyRequest, access: Access): { component: string; operator: boolean } {
+export function writerOf(request: FastifyRequest, access: Access): { component: string; operator: boolean; spiffeId: string } {
   const peer = requirePeer(request, (id) => access.isOperator(id) || access.isService(id))
-  if (access.isOperator(peer.spiffeId)) return { component: 'cli', operator: true }
-  return { component: serviceNameOf(peer.spiffeId)!, operator: false }
+  if (access.isOperator(peer.spiffeId)) return { component: 'cli', operator: true, spiffeId: peer.spiffeId }
+  return { component: serviceNameOf(peer.spiffeId)!, operator: false, spiffeId: peer.spiffeId }
 }
 
 type IntOptions = { min: number; max: number; fallback?: number }
