@@ -25,7 +25,7 @@ process.once('message', async (message: Start) => {
     const target = peers[name]
     if (!target) throw new TypeError(`unknown peer \`${name}\``)
     let dispatcher = agents.get(name)
-    if (!dispatcher) agents.set(name, dispatcher = createMtlsAgent(source, { verifyPeer: expectSpiffeId(target.spiffeId), connections: 64 }))
+    if (!dispatcher) agents.set(name, dispatcher = createMtlsAgent(source, { verifyPeer: expectSpiffeId(target.spiffeId), connections: Number(process.env.BENCH_UPSTREAM_CONNECTIONS ?? 64), pipelining: Number(process.env.BENCH_UPSTREAM_PIPELINING ?? 1) }))
     return { ...target, dispatcher }
   }
   const huge = { rate: 1e6, burst: 1e6 }

@@ -131,6 +131,8 @@ if (tools.haproxy && templateDir()) {
     notes.push(`(d) haproxy: ${(error as Error).message.slice(0, 300)}`)
   }
 } else notes.push('(d) haproxy not available')
+const only = process.env.BENCH_ONLY
+if (only) for (const target of [...targets]) if (!only.includes(target.key)) targets.splice(targets.indexOf(target), 1)
 for (const target of [...targets]) {
   if (!(await answers(target.url, target.headers))) {
     notes.push(`${target.label} did not answer 200 to the check request; skipped`)

@@ -16,13 +16,25 @@ export function edgeContext(svid: Svid | undefined, config: EdgeTlsConfig): Secu
   return { ...material, ...(svid ? { ca: svid.bundlePem } : {}), ...EDGE_TLS_OPTIONS }
 }
 
-export function edgeServerOptions(source: SvidSource | undefined, config: EdgeTlsConfig) {
+export type EdgeLimits = { maxHeaderBytes: number; maxHeaderCount: number; headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number }
+
+export function edgeServerOptions(source: SvidSource | undefined, config: EdgeTlsConfig, limits: EdgeLimits) {
   return {
     ...edgeContext(source?.current(), config),
     allowHTTP1: true,
     ALPNProtocols: ['h2', 'http/1.1'],
     requestCert: config.requestClientCert,
     rejectUnauthorized: false,
+    // HTTP/1.1 parser limits and slow-client timeouts (checked every second, not Node's default 30 s).
+    maxHeaderSize: limits.maxHeaderBytes,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: 1000,
+    // HTTP/2: the same header limits, bounded concurrency per connection.
+    maxHeaderListPairs: limits.maxHeaderCount + 8,
+    maxSessionMemory: 10,
+    settings: { maxHeaderListSize: limits.maxHeaderBytes, maxConcurrentStreams: 128, enablePush: false },
   }
 }
 

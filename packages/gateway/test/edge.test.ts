@@ -45,3 +45,28 @@ test('serves a user-provided certificate and redirects plain HTTP to HTTPS', asy
     await gateway.close()
   }
 })
+
+test('drops a slow client that never finishes its headers (408)', async () => {
+  const ca = await createTestCa()
+  const svid = await ca.source('gateway', { dnsNames: ['localhost'] })
+  const gateway = createGateway({ limits: { headersTimeoutMs: 300, requestTimeoutMs: 600 }, feeds: { revocations: false, blocks: false } }, {
+    log: createSilentLogger(), metrics: createMetrics('gateway'), audit: createMemoryAuditSink(), publicUrl: 'https://localhost:8443', svid,
+    authorizer: { authorize: () => ({ decision: 'deny', reasons: [], errors: [], policyVersion: '0' }) },
+    peer: () => { throw new Error('no peers here') },
+  })
+  await gateway.app.listen({ host: '127.0.0.1', port: 0 })
+  try {
+    const port = (gateway.app.server.address() as { port: number }).port
+    const socket = connect({ host: '127.0.0.1', port, servername: 'localhost', ca: ca.rootPem, ALPNProtocols: ['http/1.1'] })
+    await once(socket, 'secureConnect')
+    socket.write('GET /api/catalog/products HTTP/1.1\r\nHost: localhost\r\nX-Slow: ')
+    let text = ''
+    socket.setEncoding('utf8').on('data', (chunk: string) => { text += chunk })
+    const started = Date.now()
+    await once(socket, 'close')
+    assert.ok(Date.now() - started < 5000, 'closed within the checking interval')
+    assert.ok(text === '' || /^HTTP\/1.1 408 /.test(text), text.slice(0, 100))
+  } finally {
+    await gateway.close()
+  }
+})
