@@ -3,7 +3,7 @@
 // full TLS 1.3 mTLS handshakes per second, and SVID issuances per second
 // against the real CA. Target: mTLS adds < 0.1 ms at p50 and < 0.5 ms at p99
 // (a sidecar mesh adds milliseconds: Istio publishes +2.9 ms p99 at 1,000 rps).
-import { loadavg } from 'node:os'
+import { availableParallelism, loadavg } from 'node:os'
 import tls from 'node:tls'
 import { Agent, request, type Dispatcher } from 'undici'
 import {
@@ -91,11 +91,18 @@ async function main(): Promise<void> {
 
   for (let i = 0; i < WARMUP; i++) { await once(plainUrl, plainAgent); await once(mtlsUrl, mtlsAgent) }
   // Interleaved blocks so drift in machine load hits both sides alike.
+  // CPU time per request (client and server share this process) is insensitive to other load.
   const plain: number[] = []
   const mtls: number[] = []
+  const cpu = { plain: 0, mtls: 0 }
+  const cpuOf = (u: NodeJS.CpuUsage) => u.user + u.system
   for (let done = 0; done < REQUESTS; done += BLOCK) {
+    let mark = process.cpuUsage()
     for (let i = 0; i < BLOCK; i++) plain.push(await once(plainUrl, plainAgent))
+    cpu.plain += cpuOf(process.cpuUsage(mark))
+    mark = process.cpuUsage()
     for (let i = 0; i < BLOCK; i++) mtls.push(await once(mtlsUrl, mtlsAgent))
+    cpu.mtls += cpuOf(process.cpuUsage(mark))
   }
   plain.sort((a, b) => a - b)
   mtls.sort((a, b) => a - b)
@@ -115,6 +122,8 @@ async function main(): Promise<void> {
   rows.push(['latency p50 (ms)', ms(p50[0]), ms(p50[1]), delta(p50[1] - p50[0]), '< +0.100', p50[1] - p50[0] < 0.1 ? 'yes' : 'NO'])
   rows.push(['latency p99 (ms)', ms(p99[0]), ms(p99[1]), delta(p99[1] - p99[0]), '< +0.500', p99[1] - p99[0] < 0.5 ? 'yes' : 'NO'])
   rows.push(['latency mean (ms)', ms(mean[0]), ms(mean[1]), delta(mean[1] - mean[0]), '', ''])
+  const cpuPer = [cpu.plain / REQUESTS / 1000, cpu.mtls / REQUESTS / 1000] as const
+  rows.push(['CPU per request (ms, both ends)', ms(cpuPer[0]), ms(cpuPer[1]), delta(cpuPer[1] - cpuPer[0]), '', ''])
   rows.push(['sequential req/s', (1000 / mean[0]).toFixed(0), (1000 / mean[1]).toFixed(0), `x${(mean[0] / mean[1]).toFixed(2)}`, '', ''])
   rows.push(['full mTLS handshakes/s (c=1)', '', (handshakes1.count / handshakes1.seconds).toFixed(0), '', '', ''])
   rows.push([`full mTLS handshakes/s (c=${CONCURRENCY})`, '', (handshakesN.count / handshakesN.seconds).toFixed(0), '', '', ''])
@@ -126,6 +135,9 @@ async function main(): Promise<void> {
   console.log(line(header))
   console.log(widths.map((w) => '-'.repeat(w)).join('  '))
   for (const row of rows) console.log(line(row))
+  if (loadavg()[0]! > availableParallelism()) {
+    console.log(`note: load average ${loadavg()[0]!.toFixed(1)} exceeds ${availableParallelism()} CPUs: other processes dominate the tails; compare the p50 and CPU rows`)
+  }
   console.log('baseline: Istio sidecar mesh +2.9 ms p99 at 1,000 rps (published); handshakes are reused on kept-alive connections, so the per-request cost is the record layer only')
 
   await plainAgent.close()
