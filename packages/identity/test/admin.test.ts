@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { AuditEventSchema, checkSchema } from '@bulwark/core'
 import { statSync, readFileSync } from 'node:fs'
 import * as client from 'openid-client'
 import { decodeJwt, decodeProtectedHeader, jwtVerify, createLocalJWKSet, generateKeyPair, exportJWK } from 'jose'
@@ -160,4 +161,9 @@ test('a client registered with public keys authenticates with private_key_jwt (R
   const sessions = await operator(`${h.url}/admin/v1/subjects/alice/sessions`)
   assert.equal(sessions.status, 200)
   assert.equal(typeof (await sessions.json() as { records: object }).records, 'object')
+})
+
+test('every audit event emitted here is a valid audit event', () => {
+  assert.ok(h.audit.events.length > 0)
+  for (const event of h.audit.events) assert.deepEqual(checkSchema(AuditEventSchema, structuredClone(event)), [], JSON.stringify(event))
 })

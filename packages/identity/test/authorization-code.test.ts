@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { AuditEventSchema, checkSchema } from '@bulwark/core'
 import * as client from 'openid-client'
 import { decodeJwt, decodeProtectedHeader } from 'jose'
 import { generate } from 'otplib'
@@ -173,4 +174,9 @@ test('a third-party client gets a consent screen, and a denial returns access_de
   const deny = /action="([^"]+\/abort)"/.exec(page.body)![1]!
   const denied = await browser.follow(new URL(deny, h.issuer).href, 'https://partner.example/cb', { form: { csrf: hiddenField(page.body, 'csrf') } })
   assert.equal(new URL(denied.url).searchParams.get('error'), 'access_denied')
+})
+
+test('every audit event emitted here is a valid audit event', () => {
+  assert.ok(h.audit.events.length > 0)
+  for (const event of h.audit.events) assert.deepEqual(checkSchema(AuditEventSchema, structuredClone(event)), [], JSON.stringify(event))
 })

@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { AuditEventSchema, checkSchema } from '@bulwark/core'
 import { readFileSync } from 'node:fs'
 import * as client from 'openid-client'
 import { decodeJwt } from 'jose'
@@ -48,4 +49,9 @@ test('the device flow (RFC 8628) signs a CLI in through the browser pages', asyn
   }
   // A used device code cannot be redeemed twice.
   await assert.rejects(client.genericGrantRequest(rp, DEVICE, { device_code: device.device_code }), (e: client.ResponseBodyError) => e.error === 'invalid_grant')
+})
+
+test('every audit event emitted here is a valid audit event', () => {
+  assert.ok(h.audit.events.length > 0)
+  for (const event of h.audit.events) assert.deepEqual(checkSchema(AuditEventSchema, structuredClone(event)), [], JSON.stringify(event))
 })

@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { AuditEventSchema, checkSchema } from '@bulwark/core'
 import * as client from 'openid-client'
 import { startHarness, createBrowser, hiddenField, formAction, type Harness } from './helpers.ts'
 
@@ -79,4 +80,9 @@ test('a success does not wash out earlier failures', async () => {
   assert.equal((await (await loginPage('198.51.100.5')).attempt('erin', 'erin-correct-horse')).status, 303)
   assert.equal((await page.attempt('erin', 'wrong-password')).status, 401)
   assert.equal((await page.attempt('erin', 'erin-correct-horse')).status, 429)
+})
+
+test('every audit event emitted here is a valid audit event', () => {
+  assert.ok(h.audit.events.length > 0)
+  for (const event of h.audit.events) assert.deepEqual(checkSchema(AuditEventSchema, structuredClone(event)), [], JSON.stringify(event))
 })

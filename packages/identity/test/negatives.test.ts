@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { AuditEventSchema, checkSchema } from '@bulwark/core'
 import * as client from 'openid-client'
 import { SignJWT, importJWK, generateKeyPair, decodeJwt } from 'jose'
 import { Readable } from 'node:stream'
@@ -131,4 +132,9 @@ test('an oversized body answered early does not poison the kept-alive connection
   } finally {
     await agent.close()
   }
+})
+
+test('every audit event emitted here is a valid audit event', () => {
+  assert.ok(h.audit.events.length > 0)
+  for (const event of h.audit.events) assert.deepEqual(checkSchema(AuditEventSchema, structuredClone(event)), [], JSON.stringify(event))
 })

@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { AuditEventSchema, checkSchema } from '@bulwark/core'
 import { X509Certificate, createHash } from 'node:crypto'
 import * as client from 'openid-client'
 import { SignJWT, decodeJwt, importJWK } from 'jose'
@@ -134,4 +135,9 @@ test('revoking the subject makes its tokens unexchangeable', async () => {
   const response = await operator(`${h.url}/admin/v1/subjects/alice/revoke`, { method: 'POST' })
   assert.equal(response.status, 200)
   await assert.rejects(exchange('gateway', aliceToken, svc('orders')), oauthError('invalid_grant'))
+})
+
+test('every audit event emitted here is a valid audit event', () => {
+  assert.ok(h.audit.events.length > 0)
+  for (const event of h.audit.events) assert.deepEqual(checkSchema(AuditEventSchema, structuredClone(event)), [], JSON.stringify(event))
 })
