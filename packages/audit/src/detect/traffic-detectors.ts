@@ -24,6 +24,7 @@ function burstTarget(actor: AuditActor): { target: BlockTarget; value: string } 
 export function errorBurstDetector(config: DetectorsConfig['errorBurst']): Detector {
   const windowMs = config.windowSeconds * 1000
   const counts = createWindowCounter(windowMs)
+  const authRefusals = createWindowCounter(windowMs)
   const cooldown = createCooldown(windowMs)
   return {
     name: 'error_burst',
@@ -33,12 +34,14 @@ export function errorBurstDetector(config: DetectorsConfig['errorBurst']): Detec
       if (!target) return undefined
       const key = `${target.target}:${target.value}`
       const count = counts.add(key, at)
+      // 429s are already throttled by the rate limiter: they raise the alert but never a block on their own.
+      const auth = event.type === 'rate_limit.exceeded' ? authRefusals.count(key, at) : authRefusals.add(key, at)
       if (count < config.threshold || !cooldown(key, at)) return undefined
       return {
         detector: 'error_burst', severity: 'medium', key,
         summary: `${count} refused requests (401/403/429) from ${target.target} \`${target.value}\` within ${config.windowSeconds}s`,
-        details: { [target.target]: target.value, refusals: count, windowSeconds: config.windowSeconds, lastType: event.type },
-        response: { kind: 'block', ...target, seconds: config.blockSeconds },
+        details: { [target.target]: target.value, refusals: count, authRefusals: auth, windowSeconds: config.windowSeconds, lastType: event.type },
+        ...(auth >= config.threshold ? { response: { kind: 'block' as const, ...target, seconds: config.blockSeconds } } : {}),
       }
     },
   }

@@ -5,6 +5,8 @@ export type WindowCounter = {
   add(key: string, at: number): number
   /** Records `value` for `key` and returns how many distinct values fall in the window. */
   addDistinct(key: string, value: string, at: number): number
+  /** How many occurrences for `key` fall in the window ending at `at`, without recording one. */
+  count(key: string, at: number): number
   reset(key: string): void
 }
 
@@ -38,6 +40,10 @@ export function createWindowCounter(windowMs: number, maxKeys = 50_000): WindowC
       for (const t of seen.values()) newest = Math.max(newest, t)
       for (const [v, t] of seen) if (t <= newest - windowMs) seen.delete(v)
       return seen.size
+    },
+    count(key, at) {
+      const list = times.get(key)
+      return list ? list.filter((t) => t > at - windowMs).length : 0
     },
     reset(key) {
       times.delete(key)
