@@ -53,7 +53,7 @@ export async function startSystem(options: { demo?: boolean; readyTimeoutMs?: nu
   child.stdout!.on('data', (d) => { output += d })
   child.stderr!.on('data', (d) => { output += d })
   const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 120_000)
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 300_000)
   while (!/Bulwark is ready/.test(output)) {
     if (child.exitCode !== null) throw new Error(`bulwark up exited ${child.exitCode}:\n${output.slice(-4000)}`)
     if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`bulwark up not ready in time:\n${output.slice(-4000)}`) }
