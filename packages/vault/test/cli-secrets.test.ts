@@ -57,6 +57,12 @@ test('put, get, list and delete through the operator certificate', async () => {
   assert.equal(gone.code, 1)
   assert.match(gone.err, /BW_VAULT_VERSION_DELETED/)
   assert.equal((await cli(['get', 'shop/users/db', '--version', '1'])).code, 1)
+  assert.equal((await cli(['undelete', 'shop/users/db'])).code, 2)
+  assert.equal((await cli(['undelete', 'shop/users/db', '--versions', '1'])).code, 0)
+  assert.equal((await cli(['get', 'shop/users/db', '--field', 'password'])).out, 'argv-value\n')
+  assert.equal((await cli(['destroy', 'shop/users/db', '--versions', '1,9'])).code, 1, 'an unknown version changes nothing')
+  assert.equal((await cli(['destroy', 'shop/users/db', '--versions', '1'])).code, 0)
+  assert.match((await cli(['get', 'shop/users/db'])).err, /BW_VAULT_VERSION_DESTROYED/)
 })
 
 test('values from a file and from stdin keep secrets out of argv', async () => {

@@ -12,7 +12,9 @@ export const usage = `bulwark secrets <command> [--json]
                                    KEY=VALUE leaves the value in argv and shell history)
   get PATH [--version N] [--field KEY]   print a version (latest by default)
   list PREFIX                      names under PREFIX (folders end in /)
-  delete PATH                      soft-delete the latest version (undelete with the API)
+  delete PATH                      soft-delete the latest version
+  undelete PATH --versions N[,N…]  bring soft-deleted versions back
+  destroy PATH --versions N[,N…]   erase versions for good
   metadata PATH                    versions, who wrote them and when
   rotate-kek                       new key-encryption key (old data keys are rewrapped lazily)
   rewrap                           rewrap every data key and transit key under the current KEK
@@ -65,7 +67,7 @@ async function parsePairs(pairs: string[], io: SecretsIo): Promise<Record<string
 }
 
 export async function run(args: string[], ctx: CliContext, io: SecretsIo = { readStdin: readProcessStdin }): Promise<number> {
-  const { positionals, flags } = parseArgs(args, { json: 'boolean', version: 'string', cas: 'string', field: 'string' })
+  const { positionals, flags } = parseArgs(args, { json: 'boolean', version: 'string', cas: 'string', field: 'string', versions: 'string' })
   const json = ctx.json || flags.json === true
   const command = positionals[0]
   const print = (value: unknown, text: string) => ctx.out(json ? JSON.stringify(value) : text)
@@ -107,6 +109,16 @@ export async function run(args: string[], ctx: CliContext, io: SecretsIo = { rea
       const path = needPath(positionals)
       const body = (await ctx.callOk('vault', 'DELETE', `/v1/kv/data/${encodePath(path)}`)).body as { deleted: number[] }
       print(body, `deleted ${path} version ${body.deleted.join(', ')}`)
+      return 0
+    }
+    case 'undelete':
+    case 'destroy': {
+      const path = needPath(positionals)
+      const list = typeof flags.versions === 'string' ? flags.versions.split(',').map((v) => Number(v.trim())) : []
+      if (list.length === 0 || !list.every((v) => Number.isSafeInteger(v) && v > 0)) throw new UsageError(`${command}: --versions N[,N…] is required`)
+      const body = (await ctx.callOk('vault', 'POST', `/v1/kv/${command}/${encodePath(path)}`, { versions: list })).body as Record<string, number[]>
+      const done = body[command === 'undelete' ? 'undeleted' : 'destroyed'] ?? []
+      print(body, `${command === 'undelete' ? 'undeleted' : 'destroyed'} ${path} version ${done.join(', ')}`)
       return 0
     }
     case 'metadata': {
