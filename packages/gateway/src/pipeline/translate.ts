@@ -51,7 +51,9 @@ export function createTranslateStage(options: TranslateOptions): Stage & { reado
       throw GatewayErrors.exchangeFailed('token exchange with identity failed', { cause: error })
     }
     const body = await response.body.json().catch(() => ({})) as Record<string, unknown>
-    if (response.statusCode === 400 && (body.error === 'invalid_grant' || body.error === 'invalid_target')) {
+    // invalid_grant is about the caller's token (revoked, expired): their problem. Anything else
+    // (invalid_target, unauthorized_client) is a platform misconfiguration: ours.
+    if (response.statusCode === 400 && body.error === 'invalid_grant') {
       throw GatewayErrors.exchangeRefused(`token exchange refused: ${String(body.error)}`)
     }
     if (response.statusCode !== 200 || typeof body.access_token !== 'string') {
