@@ -145,3 +145,31 @@ for (const [name, bytes, expected] of rawCases) {
     assert.deepEqual(await w.seen(), [])
   })
 }
+
+test('HTTP/2: path tricks and oversized header lists are refused too', async () => {
+  const { connect: h2connect } = await import('node:http2')
+  const session = h2connect(`https://localhost:${w.port}`, { ca: w.ca.rootPem })
+  const ask = (headers: Record<string, string>) => new Promise<{ status: number; body: string; reset?: boolean }>((resolve) => {
+    const stream = session.request(headers)
+    let body = ''
+    let status = 0
+    stream.on('response', (h) => { status = Number(h[':status']) })
+    stream.setEncoding('utf8').on('data', (chunk: string) => { body += chunk })
+    stream.on('end', () => resolve({ status, body }))
+    stream.on('error', () => resolve({ status, body, reset: true }))
+    stream.end()
+  })
+  try {
+    const token = await w.token()
+    for (const path of ['/api/../internal/x', '/api/orders/%2e%2e/internal', '//api/orders/1', '/internal/x']) {
+      const res = await ask({ ':path': path, authorization: `Bearer ${token}` })
+      assert.ok(res.status === 400 || res.status === 404, `${path}: ${res.status}`)
+      assert.match(res.body, /"instance"/)
+    }
+    const huge = await ask({ ':path': '/api/catalog/products', 'x-big': 'a'.repeat(20_000) })
+    assert.ok(huge.reset || huge.status === 431, `oversized header list: ${huge.status}`)
+    assert.deepEqual(await w.seen(), [])
+  } finally {
+    session.destroy()
+  }
+})
