@@ -71,6 +71,7 @@ const serverCpu = () => new Promise<number>((resolve) => {
 })
 /** Load plus the identity process's CPU milliseconds per completed operation. */
 async function measure(concurrency: number, seconds: number, fire: () => Promise<void>) {
+  await load(concurrency, Math.min(1, seconds), fire) // warm-up: JIT and connections, not measured
   const before = await serverCpu()
   const result = await load(concurrency, seconds, fire)
   const count = Math.max(1, Math.round(result.perSec * seconds))
