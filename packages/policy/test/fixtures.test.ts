@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { loadCaseFile, resolveEntities, runPolicyCases, validatePolicyFiles, readPolicyPath } from '@bulwark/sdk/policy'
+import { casePolicyPaths, loadCaseFile, readPolicyPaths, resolveEntities, runPolicyCases, validatePolicyFiles } from '@bulwark/sdk/policy'
 import { FIXTURES_DIR, readDefaultPolicies, readDefaultSchema } from '../src/defaults.ts'
 
 test('the default policies validate against the schema without warnings', () => {
@@ -11,13 +11,16 @@ test('the default policies validate against the schema without warnings', () => 
   assert.equal(result.ok, true)
 })
 
-test('the demo-shop fixture: every case decides as its README says', () => {
-  const spec = loadCaseFile(join(FIXTURES_DIR, 'demo-shop', 'cases.json'))
-  const schema = readDefaultSchema(join(spec.dir, spec.schema!))
-  const policies = validatePolicyFiles(schema, readPolicyPath(join(spec.dir, spec.policies!))).policies
-  const results = runPolicyCases({ schema, policies }, spec, resolveEntities(spec))
-  assert.ok(results.length >= 25)
-  for (const r of results) assert.equal(r.actual, r.expected, `${r.name}: ${r.errors.join('; ')}`)
-  // Both outcomes occur, so the fixture cannot pass by always allowing or always denying.
-  assert.ok(results.some((r) => r.actual === 'allow') && results.some((r) => r.actual === 'deny'))
-})
+for (const fixture of ['demo-shop', 'admin-mfa']) {
+  test(`the ${fixture} fixture: every case decides as its README says`, () => {
+    const spec = loadCaseFile(join(FIXTURES_DIR, fixture, 'cases.json'))
+    const schema = readDefaultSchema(join(spec.dir, spec.schema!))
+    const checked = validatePolicyFiles(schema, readPolicyPaths(casePolicyPaths(spec)))
+    assert.deepEqual(checked.errors, [])
+    const results = runPolicyCases({ schema, policies: checked.policies }, spec, resolveEntities(spec))
+    assert.ok(results.length >= 6)
+    for (const r of results) assert.equal(r.actual, r.expected, `${r.name}: ${r.errors.join('; ')}`)
+    // Both outcomes occur, so a fixture cannot pass by always allowing or always denying.
+    assert.ok(results.some((r) => r.actual === 'allow') && results.some((r) => r.actual === 'deny'))
+  })
+}

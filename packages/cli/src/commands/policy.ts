@@ -6,7 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  formatDiagnostics, loadCaseFile, readPolicyPath, resolveEntities, runPolicyCases, validatePolicyFiles, type Diagnostic,
+  casePolicyPaths, formatDiagnostics, loadCaseFile, readPolicyPath, resolveEntities, runPolicyCases, validatePolicyFiles, type Diagnostic,
 } from '@bulwark/sdk/policy'
 import { parseArgs, UsageError } from '../args.ts'
 import { CliError, type CliContext } from '../context.ts'
@@ -81,12 +81,14 @@ function test(positionals: string[], flags: Record<string, string | boolean>, ct
     throw new CliError(`cannot load case file \`${file}\`: ${(error as Error).message}`)
   }
   const schemaPath = typeof flags.schema === 'string' ? resolve(flags.schema) : spec.schema ? resolve(spec.dir, spec.schema) : PACKAGED_SCHEMA
-  const policiesPath = typeof flags.policies === 'string' ? resolve(flags.policies) : spec.policies ? resolve(spec.dir, spec.policies) : PACKAGED_POLICIES
+  const policyPaths = typeof flags.policies === 'string' ? [resolve(flags.policies)] : spec.policies ? casePolicyPaths(spec) : [PACKAGED_POLICIES]
   const schema = readText(schemaPath, 'schema')
-  const checked = validatePolicyFiles(schema, readPolicies(policiesPath))
+  const files: Record<string, string> = {}
+  for (const path of policyPaths) for (const [name, text] of Object.entries(readPolicies(path))) files[Object.hasOwn(files, name) ? `${path}/${name}` : name] = text
+  const checked = validatePolicyFiles(schema, files)
   if (!checked.ok) {
     printDiagnostics(ctx, checked.errors, [])
-    throw new CliError(`the policies in \`${policiesPath}\` do not validate; fix them before testing`)
+    throw new CliError(`the policies in ${policyPaths.map((p) => `\`${p}\``).join(', ')} do not validate; fix them before testing`)
   }
   let entities
   try {

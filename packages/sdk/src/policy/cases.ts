@@ -19,7 +19,8 @@ export type PolicyCase = {
 
 export type PolicyCaseFile = {
   schema?: string
-  policies?: string
+  /** A `.cedar` file or folder, or several (merged), relative to the case file. */
+  policies?: string | string[]
   entities?: string | CedarEntity[]
   defaultContext?: Record<string, unknown>
   cases: PolicyCase[]
@@ -50,6 +51,12 @@ export function loadCaseFile(path: string): PolicyCaseFile & { dir: string } {
   const spec = JSON.parse(readFileSync(path, 'utf8')) as PolicyCaseFile
   if (!spec || !Array.isArray(spec.cases)) throw new TypeError('case file: `cases` must be an array')
   return { ...spec, dir: dirname(resolve(path)) }
+}
+
+/** The case file's policy paths, resolved from its folder (empty when it names none). */
+export function casePolicyPaths(spec: PolicyCaseFile & { dir: string }): string[] {
+  if (spec.policies === undefined) return []
+  return (Array.isArray(spec.policies) ? spec.policies : [spec.policies]).map((p) => resolve(spec.dir, p))
 }
 
 export function resolveEntities(spec: PolicyCaseFile & { dir: string }): CedarEntity[] {

@@ -16,11 +16,11 @@ export { createEnforcer, type Enforcer, type EntityInput, type AuthorizeOptions 
 export { createShadowAuthorizer, type ShadowAuthorizer, type ShadowDifference } from './shadow.ts'
 export { createDecisionRecorder, type DecisionRecord, type DecisionRecorder } from './decision-recorder.ts'
 export { validatePolicyFiles, checkSchema, formatDiagnostics, type ValidationResult } from './validate.ts'
-export { parsePolicyFiles, readPolicyPath, policiesToText, type Diagnostic, type ParsedPolicies } from './policy-text.ts'
+export { parsePolicyFiles, readPolicyPath, readPolicyPaths, policiesToText, type Diagnostic, type ParsedPolicies } from './policy-text.ts'
 export { analyzePolicy, type PolicyFacts } from './analyze.ts'
 export {
   ANONYMOUS, ref, entityRef, userEntity, clientEntity, workloadEntity, endpointEntity, ownedEntity,
   requestContext, callRequest, type CedarEntity, type RequestContextInput,
 } from './entities.ts'
 export { cedar } from './cedar.ts'
-export { runPolicyCases, loadCaseFile, resolveEntities, parseUid, type PolicyCase, type PolicyCaseFile, type CaseResult } from './cases.ts'
+export { runPolicyCases, loadCaseFile, resolveEntities, casePolicyPaths, parseUid, type PolicyCase, type PolicyCaseFile, type CaseResult } from './cases.ts'

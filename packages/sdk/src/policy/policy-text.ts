@@ -67,6 +67,15 @@ export function readPolicyPath(path: string): Record<string, string> {
   return files
 }
 
+/** Several files or folders merged; a name seen twice is prefixed with its path. */
+export function readPolicyPaths(paths: readonly string[]): Record<string, string> {
+  const files: Record<string, string> = {}
+  for (const path of paths) {
+    for (const [name, text] of Object.entries(readPolicyPath(path))) files[Object.hasOwn(files, name) ? join(path, name) : name] = text
+  }
+  return files
+}
+
 /** One Cedar text holding every policy of a set, each preceded by its id annotation. */
 export function policiesToText(policies: Record<string, string>): string {
   return Object.values(policies).join('\n\n') + '\n'
