@@ -80,11 +80,9 @@ test('the owner reads the order; anyone else gets 404, like a missing order (API
   assert.ok(ordersRt.audit.events.slice(before).some((e) => e.type === 'authz.denied' && e.actor.id === 'bob' && e.resource === `Order::"${aliceOrder}"`))
 })
 
-test('admins with MFA and the reporting client (orders:read:all) read any order; an admin without MFA does not', async () => {
+test('admins and the reporting client (orders:read:all) read any order; other clients do not', async () => {
   const admin = await api(toOrders, url, 'GET', `/orders/${aliceOrder}`, { token: await token('admin', { roles: ['admin'], amr: ['pwd', 'otp'] }) })
   assert.equal(admin.status, 200)
-  const weak = await api(toOrders, url, 'GET', `/orders/${aliceOrder}`, { token: await token('admin', { roles: ['admin'], amr: ['pwd'] }) })
-  assert.equal(weak.status, 404)
   const job = await token('reporting-job', { clientId: 'reporting-job', scope: 'orders:read:all', roles: [] })
   assert.equal((await api(toOrders, url, 'GET', `/orders/${aliceOrder}`, { token: job })).status, 200)
   const all = await api(toOrders, url, 'GET', '/orders', { token: job })

@@ -1,0 +1,31 @@
+// With the policy service's admin-mfa fixture applied on top of the defaults
+// (packages/policy/fixtures/admin-mfa), the user directory also demands a
+// second factor in the token (`amr`), which the sdk turns into `context.mfa`.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { api, startTestPlatform, type TestPlatform } from '../../../../packages/sdk/test/service-support/index.ts'
+import { createUsers, type Users } from '../src/index.ts'
+
+const ADMIN_MFA = readFileSync(join(import.meta.dirname, '../../../../packages/policy/fixtures/admin-mfa/admin-mfa.cedar'), 'utf8')
+let p: TestPlatform
+let users: Users
+
+before(async () => {
+  p = await startTestPlatform({ vault: true, extraPolicy: ADMIN_MFA })
+  users = await createUsers({ emailIndexKey: 'users-email-index', defaultPageSize: 20, revokeTokensOnErase: false }, { rt: await p.runtime('users'), authorizer: p.authorizer })
+  await p.serve('users', users.app)
+})
+after(async () => {
+  await p.close()
+  await users.close()
+})
+
+test('an admin without a second factor is refused the directory; with amr otp it is served', async () => {
+  const gateway = await p.client('gateway', 'users')
+  const weak = await api(gateway, p.peers.users!, 'GET', '/admin/users', { token: await p.identity.tokenFor('users', { sub: 'admin', roles: ['admin'], amr: ['pwd'] }) })
+  assert.equal(weak.status, 403)
+  const strong = await api(gateway, p.peers.users!, 'GET', '/admin/users', { token: await p.identity.tokenFor('users', { sub: 'admin', roles: ['admin'], amr: ['pwd', 'otp'] }) })
+  assert.equal(strong.status, 200)
+})
