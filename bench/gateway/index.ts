@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair, jwtVerify, createLocalJWKSet, type JWK } from 'jose'
 import { createTestCa, freePorts, tempDir } from '@bulwark/testkit'
 import { closedLoop, paced, type LoadResult } from './load.ts'
-import { ensureInstalled, startHaproxy, startNginx, templateDir, type Peer } from './peers.ts'
+import { cpuSeconds, ensureInstalled, startHaproxy, startNginx, templateDir, type Peer } from './peers.ts'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -106,27 +106,29 @@ async function answers(url: string, headers: Record<string, string>): Promise<bo
   return r.errors === 0
 }
 
-type Target = { key: 'a' | 'b' | 'c' | 'd'; label: string; url: string; headers: Record<string, string> }
+type Target = { key: 'a' | 'b' | 'c' | 'd'; label: string; url: string; headers: Record<string, string>; pid: number }
 const targets: Target[] = [
-  { key: 'a', label: '(a)', url: `http://${upstreamHostPort}${PATH}`, headers: {} },
-  { key: 'b', label: '(b)', url: `https://127.0.0.1:${gatewayPort}${PATH}`, headers: auth },
+  { key: 'a', label: '(a)', url: `http://${upstreamHostPort}${PATH}`, headers: {}, pid: upstream.pid! },
+  { key: 'b', label: '(b)', url: `https://127.0.0.1:${gatewayPort}${PATH}`, headers: auth, pid: gateway.pid! },
 ]
 const peers: Peer[] = []
 if (tools.nginx && templateDir()) {
   try {
-    peers.push(await startNginx(dir.path, { httpPort: nginxHttp!, tlsPort: nginxTls!, upstream: upstreamHostPort, cert: certFile, key: keyFile }))
-    targets.push({ key: 'c', label: '(c)', url: `https://127.0.0.1:${nginxTls}${PATH}`, headers: auth })
+    const nginx = await startNginx(dir.path, { httpPort: nginxHttp!, tlsPort: nginxTls!, upstream: upstreamHostPort, cert: certFile, key: keyFile })
+    peers.push(nginx)
+    targets.push({ key: 'c', label: '(c)', url: `https://127.0.0.1:${nginxTls}${PATH}`, headers: auth, pid: nginx.pid })
   } catch (error) {
     notes.push(`(c) nginx: ${(error as Error).message.slice(0, 300)}`)
   }
 } else notes.push('(c) nginx not available')
 if (tools.haproxy && templateDir()) {
   try {
-    peers.push(await startHaproxy(dir.path, {
+    const haproxy = await startHaproxy(dir.path, {
       httpPort: haHttp!, tlsPort: haTls!, upstream: upstreamHostPort, pem: pemFile, alg: 'RS256', issuer: publicUrl, audience: publicUrl,
       publicKey: pubFile, ratePer10s: 10_000_000,
-    }))
-    targets.push({ key: 'd', label: '(d)', url: `https://127.0.0.1:${haTls}${PATH}`, headers: auth })
+    })
+    peers.push(haproxy)
+    targets.push({ key: 'd', label: '(d)', url: `https://127.0.0.1:${haTls}${PATH}`, headers: auth, pid: haproxy.pid })
   } catch (error) {
     notes.push(`(d) haproxy: ${(error as Error).message.slice(0, 300)}`)
   }
@@ -142,10 +144,15 @@ for (const target of [...targets]) {
 
 // Interleaved rounds, so a busy neighbour on the machine hits every target alike; the median round counts.
 const runs: Record<string, LoadResult[]> = {}
+// CPU time the target process itself spent per request: robust when the machine is shared, unlike wall-clock req/s.
+const cpuPerRequest: Record<string, number[]> = {}
 for (const target of targets) await closedLoop(target.url, { connections: CONNECTIONS, seconds: 1, headers: target.headers, ca: ca.rootPem }, tools.wrk!)
 for (let round = 0; round < ROUNDS; round++) {
   for (const target of targets) {
+    const cpuBefore = cpuSeconds([target.pid])
     const result = await closedLoop(target.url, { connections: CONNECTIONS, seconds: SECONDS, headers: target.headers, ca: ca.rootPem }, tools.wrk!)
+    const served = result.rps * SECONDS
+    if (served > 0) (cpuPerRequest[target.key] ??= []).push(((cpuSeconds([target.pid]) - cpuBefore) / served) * 1e6)
     if (result.errors > 0) notes.push(`${target.label} round ${round + 1}: ${result.errors} errors/non-2xx`)
     ;(runs[target.key] ??= []).push(result)
   }
@@ -163,23 +170,29 @@ const rate = Math.max(50, Math.floor((results.b?.rps ?? 200) / 2))
 const pacedA = await paced(`http://${upstreamHostPort}${PATH}`, { rate, seconds: SECONDS, connections: CONNECTIONS, headers: {} })
 const pacedB = await paced(`https://127.0.0.1:${gatewayPort}${PATH}`, { rate, seconds: SECONDS, connections: CONNECTIONS, headers: auth, ca: ca.rootPem })
 
-const row = (name: string, r: LoadResult | undefined) => r
-  ? `${name.padEnd(36)} ${r.rps.toFixed(0).padStart(9)} ${r.p50.toFixed(2).padStart(9)} ${r.p99.toFixed(2).padStart(9)}`
+const cpu = (key: string) => {
+  const list = [...(cpuPerRequest[key] ?? [])].sort((x, y) => x - y)
+  return list.length ? list[Math.floor((list.length - 1) / 2)]! : Number.NaN
+}
+const row = (name: string, r: LoadResult | undefined, key: string) => r
+  ? `${name.padEnd(36)} ${r.rps.toFixed(0).padStart(9)} ${r.p50.toFixed(2).padStart(9)} ${r.p99.toFixed(2).padStart(9)} ${cpu(key).toFixed(0).padStart(12)}`
   : `${name.padEnd(36)} ${'n/a'.padStart(9)}`
+const cpuRatio = (x: string, y: string) => cpu(y) / cpu(x)
 const ratio = (x?: LoadResult, y?: LoadResult) => x && y && y.rps > 0 ? x.rps / y.rps : Number.NaN
 const bc = ratio(results.b, results.c)
 const bd = ratio(results.b, results.d)
 const added = pacedB.p99 - pacedA.p99
 const lines = [
   `bench/gateway — ${CONNECTIONS} connections, median of ${ROUNDS} interleaved ${SECONDS} s rounds per target, load generator: ${tools.wrk ? 'wrk -t1' : 'undici loop'}, GET ${PATH}`,
-  `${'target'.padEnd(36)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)}`,
-  row('(a) upstream directly (HTTP)', results.a),
-  row('(b) gateway, full pipeline (TLS)', results.b),
-  row('(c) nginx bare proxy (TLS)', results.c),
-  row('(d) HAProxy jwt_verify+limit (TLS)', results.d),
+  `${'target'.padEnd(36)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'CPU µs/req'.padStart(12)}`,
+  row('(a) upstream directly (HTTP)', results.a, 'a'),
+  row('(b) gateway, full pipeline (TLS)', results.b, 'b'),
+  row('(c) nginx bare proxy (TLS)', results.c, 'c'),
+  row('(d) HAProxy jwt_verify+limit (TLS)', results.d, 'd'),
   '',
   `(b)/(c) throughput = ${bc.toFixed(2)}   (target ≥ 0.50: ${bc >= 0.5 ? 'met' : 'NOT met'})`,
   `(b)/(d) throughput = ${bd.toFixed(2)}   (target ≥ 1.00: ${bd >= 1 ? 'met' : 'NOT met'})`,
+  `per-core capacity from CPU/request (less sensitive to a busy machine): (b)/(c) = ${cpuRatio('b', 'c').toFixed(2)}, (b)/(d) = ${cpuRatio('b', 'd').toFixed(2)}`,
   `paced at ${rate} req/s (half of (b)'s peak): p50/p99 direct ${pacedA.p50.toFixed(2)}/${pacedA.p99.toFixed(2)} ms, gateway ${pacedB.p50.toFixed(2)}/${pacedB.p99.toFixed(2)} ms`,
   `added p99 = ${added.toFixed(2)} ms   (target < 1 ms: ${added < 1 ? 'met' : 'NOT met'})${pacedB.errors > 0 ? `  [${pacedB.errors} errors]` : ''}`,
   ...notes.map((n) => `note: ${n}`),
@@ -188,7 +201,7 @@ process.stdout.write(`${lines.join('\n')}\n`)
 try {
   const out = new URL('../results/', import.meta.url)
   mkdirSync(out, { recursive: true })
-  writeFileSync(new URL('gateway.json', out), JSON.stringify({ at: new Date().toISOString(), results, ratios: { bc, bd }, paced: { rate, direct: pacedA, gateway: pacedB, addedP99: added }, notes }, null, 2))
+  writeFileSync(new URL('gateway.json', out), JSON.stringify({ at: new Date().toISOString(), results, cpuPerRequestMicros: { a: cpu('a'), b: cpu('b'), c: cpu('c'), d: cpu('d') }, ratios: { bc, bd, cpuBc: cpuRatio('b', 'c'), cpuBd: cpuRatio('b', 'd') }, paced: { rate, direct: pacedA, gateway: pacedB, addedP99: added }, notes }, null, 2))
 } catch { /* results are also on stdout */ }
 
 upstream.disconnect()

@@ -48,7 +48,7 @@ async function waitForPort(port: number, child: ChildProcess, seconds = 10): Pro
   throw new Error(`peer did not listen on ${port}`)
 }
 
-export type Peer = { tlsPort: number; stop(): Promise<void> }
+export type Peer = { tlsPort: number; pid: number; stop(): Promise<void> }
 
 async function run(command: string, args: string[], tlsPort: number, log: string): Promise<Peer> {
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] })
@@ -62,6 +62,7 @@ async function run(command: string, args: string[], tlsPort: number, log: string
   }
   return {
     tlsPort,
+    pid: child.pid!,
     async stop() {
       if (child.exitCode !== null) return
       const closed = new Promise((resolve) => child.once('exit', resolve))
@@ -90,4 +91,22 @@ export async function startHaproxy(dir: string, values: { httpPort: number; tlsP
   const file = join(dir, 'haproxy.cfg')
   writeFileSync(file, conf)
   return run('haproxy', ['-f', file, '-db'], values.tlsPort, file)
+}
+
+/** CPU seconds (user + system) used so far by a process and its children processes' live threads (Linux /proc). */
+export function cpuSeconds(pids: readonly number[]): number {
+  let ticks = 0
+  const all = new Set<number>(pids)
+  for (const pid of pids) {
+    try {
+      for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) all.add(Number(child))
+    } catch { /* no /proc: 0 */ }
+  }
+  for (const pid of all) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+      ticks += Number(fields[11]) + Number(fields[12])
+    } catch { /* gone */ }
+  }
+  return ticks / 100
 }
