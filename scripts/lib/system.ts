@@ -70,6 +70,12 @@ export async function startSystem(options: { demo?: boolean; readyTimeoutMs?: nu
     fetch: (path, init = {}) => undiciFetch(new URL(path, gateway), { ...init, dispatcher }) as unknown as Promise<Response>,
     cli: (args, timeoutMs) => runCli(home, args, timeoutMs),
     async stop() {
+      // BULWARK_E2E_LOG=<dir> keeps every run's full output for post-mortems.
+      if (process.env.BULWARK_E2E_LOG) {
+        const { writeFileSync, mkdirSync } = await import('node:fs')
+        mkdirSync(process.env.BULWARK_E2E_LOG, { recursive: true })
+        writeFileSync(`${process.env.BULWARK_E2E_LOG}/up-${gatewayPort}.log`, output)
+      }
       if (child.exitCode === null) child.kill('SIGTERM')
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
       const code = await exit
