@@ -35,13 +35,21 @@ export function decisionKey(request: AuthzRequest, trimmed: TrimmedRequest, slic
   }
   const replacer = (key: string, value: unknown) =>
     key === '__entity' && value !== null && typeof value === 'object' ? ren(value as EntityRef) : value
-  const parts: string[] = [
-    sliceId,
-    JSON.stringify([ren(request.principal), request.action.id, ren(request.resource)]),
-    JSON.stringify(trimmed.context, replacer),
-  ]
-  for (const e of trimmed.entities as CedarEntity[]) {
-    parts.push(JSON.stringify([ren(e.uid), e.attrs, e.parents.map(ren)], replacer))
+  // The fast path (no replacer) unless the value holds entity references.
+  const json = (value: unknown) => {
+    const text = JSON.stringify(value)
+    return text.includes('"__entity"') ? JSON.stringify(value, replacer) : text
   }
-  return collision ? undefined : parts.join('\n')
+  // Every caller-supplied string is JSON-encoded, so the raw separators (\n, \u0001, \u0002)
+  // cannot occur inside a field and the key stays one-to-one with the input.
+  const uid = (u: EntityRef) => {
+    const r = ren(u)
+    return `${JSON.stringify(r.type)}\u0001${JSON.stringify(r.id)}`
+  }
+  let key = `${sliceId}\n${uid(request.principal)}\n${JSON.stringify(request.action.id)}\n${uid(request.resource)}\n${json(trimmed.context)}`
+  for (const e of trimmed.entities as CedarEntity[]) {
+    key += `\n${uid(e.uid)}\u0002${json(e.attrs)}`
+    for (const p of e.parents) key += `\u0002${uid(p)}`
+  }
+  return collision ? undefined : key
 }

@@ -114,18 +114,19 @@ export function findSlice(plan: SlicePlan, action: string, principalType: string
  * entity missing from the request has no ancestors).
  */
 export function principalAncestry(principal: { type: string; id: string }, entities: ReadonlyArray<{ uid: { type: string; id: string }; parents: ReadonlyArray<{ type: string; id: string }> }>): Set<string> {
-  const start = uidKey(principal.type, principal.id)
-  const seen = new Set<string>([start])
-  if (entities.length === 0) return seen
-  const byUid = new Map<string, ReadonlyArray<{ type: string; id: string }>>()
-  for (const e of entities) byUid.set(uidKey(e.uid.type, e.uid.id), e.parents)
-  const queue = [start]
+  const seen = new Set<string>([uidKey(principal.type, principal.id)])
+  // Requests carry a handful of entities: a scan beats building an index.
+  const queue: Array<{ type: string; id: string }> = [principal]
   while (queue.length > 0) {
-    for (const parent of byUid.get(queue.pop()!) ?? []) {
-      const key = uidKey(parent.type, parent.id)
-      if (!seen.has(key)) {
-        seen.add(key)
-        queue.push(key)
+    const next = queue.pop()!
+    for (const e of entities) {
+      if (e.uid.type !== next.type || e.uid.id !== next.id) continue
+      for (const parent of e.parents ?? []) {
+        const key = uidKey(parent.type, parent.id)
+        if (!seen.has(key)) {
+          seen.add(key)
+          queue.push(parent)
+        }
       }
     }
   }
