@@ -7,7 +7,7 @@ import { runComponent } from '@bulwark/sdk/runtime'
 import { createPolicyClient } from '@bulwark/sdk/policy'
 import { SHOP_COMPONENTS } from '@bulwark/core'
 import { createGateway } from './server.ts'
-import { readRoutesFromConfig, readRoutesFile, watchRoutes } from './reload.ts'
+import { readRoutesFromConfig, watchRoutes } from './reload.ts'
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url))
 
@@ -39,7 +39,6 @@ runComponent({
       : undefined
     const authorizer = policy ?? { authorize: () => ({ decision: 'deny' as const, reasons: [], errors: ['no policy service'], policyVersion: 'none' }) }
     const section = { ...rt.config }
-    if (typeof section.routesFile === 'string') section.routes = readRoutesFile(section.routesFile) as never
     const gateway = createGateway(section, {
       log: rt.log, metrics: rt.metrics, audit: rt.audit, clock: rt.clock, svid: rt.svid, authorizer, health: rt.health,
       peer: (name) => rt.peer(name), healthPeers: enabledPeers(rt.paths.config, peers, rt.demo), publicUrl: rt.bootstrap.publicUrl,

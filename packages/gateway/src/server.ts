@@ -21,6 +21,7 @@ import { createTranslateStage } from './pipeline/translate.ts'
 import { createProxyStage, type UpstreamPeer } from './pipeline/proxy.ts'
 import { createPipeline } from './pipeline/run.ts'
 import { registerEdgeRoutes } from './handler.ts'
+import { readRoutesFile } from './reload.ts'
 import { listenOnBothLoopbacks } from './loopback.ts'
 import { createClientErrorHandler } from './client-error.ts'
 import { createResponseStage, securityHeaders } from './pipeline/response.ts'
@@ -69,7 +70,7 @@ export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
   if (!deps.svid && !(config.tls.certFile && config.tls.keyFile)) throw new TypeError('createGateway: give deps.svid or tls.certFile + tls.keyFile for the edge certificate')
   const clock = deps.clock ?? systemClock
   const publicUrl = config.publicUrl ?? deps.publicUrl
-  let routes = compileRoutes(config.routes)
+  let routes = compileRoutes(config.routesFile ? readRoutesFile(config.routesFile) : config.routes)
   const revocations = createRevocationList()
   const blocks = createBlockList()
   const identity = () => deps.peer('identity')

@@ -56,3 +56,22 @@ test('SIGHUP reloads', async () => {
     watcher.stop()
   }
 })
+
+test('createGateway reads its table from routesFile when one is named', async () => {
+  using dir = tempDir()
+  const file = join(dir.path, 'routes.json')
+  writeFileSync(file, JSON.stringify([route('only')]))
+  const { createGateway } = await import('../src/index.ts')
+  const { createMetrics } = await import('@bulwark/core')
+  const { createTestCa } = await import('@bulwark/testkit')
+  const ca = await createTestCa()
+  const gateway = createGateway({ routesFile: file, feeds: { revocations: false, blocks: false } }, {
+    log: createSilentLogger(), metrics: createMetrics('gateway'), audit: createMemoryAuditSink(), publicUrl: 'https://localhost:8443', svid: await ca.source('gateway'),
+    authorizer: { authorize: () => ({ decision: 'deny', reasons: [], errors: [], policyVersion: '0' }) }, peer: () => { throw new Error('none') },
+  })
+  try {
+    assert.deepEqual(gateway.routes.routes.map((r) => r.id), ['only'])
+  } finally {
+    await gateway.close()
+  }
+})
