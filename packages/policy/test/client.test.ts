@@ -29,7 +29,7 @@ function getOrder(principal: typeof alice): AuthzRequest {
 const withoutOwnerRule = { ...defaults, 'shop.cedar': defaults['shop.cedar']!.replace(/@id\("orders-get-owner"\)[\s\S]*?};\n/, '') }
 
 test('denies everything until the first set arrives (fail closed)', async () => {
-  const client = createPolicyClient({ url: 'https://127.0.0.1:1', dispatcher: await h.agent('orders'), log: createSilentLogger(), retryMs: 10_000 })
+  const client = createPolicyClient({ url: 'https://127.0.0.1:1', dispatcher: await h.agent('orders'), log: createSilentLogger(), retryMs: 10_000, recordSampleRate: 0 })
   const d = client.authorize(getOrder(alice))
   assert.equal(d.decision, 'deny')
   assert.deepEqual(d.errors, ['no policy set loaded yet'])
@@ -38,7 +38,7 @@ test('denies everything until the first set arrives (fail closed)', async () => 
 
 test('pulls the active set, follows changes by long-poll, and keeps the last good set while the service is down', async () => {
   const metrics = createMetrics('orders')
-  const client = createPolicyClient({ url: h.url, dispatcher: await h.agent('orders'), log: createSilentLogger(), metrics, waitSeconds: 20, retryMs: 20, maxRetryMs: 50, clock: h.clock })
+  const client = createPolicyClient({ url: h.url, dispatcher: await h.agent('orders'), log: createSilentLogger(), metrics, recordSampleRate: 0, waitSeconds: 20, retryMs: 20, maxRetryMs: 50, clock: h.clock })
   await client.ready(10_000)
   assert.equal(client.version(), '1')
   assert.equal(client.authorize(getOrder(alice)).decision, 'allow')
@@ -120,7 +120,7 @@ test('shadow mode serves the active decision and counts what the candidate would
 })
 
 test('the client shadows a candidate on live decisions without changing them', async () => {
-  const client = createPolicyClient({ url: h.url, dispatcher: await h.agent('orders'), log: createSilentLogger(), waitSeconds: 5 })
+  const client = createPolicyClient({ url: h.url, dispatcher: await h.agent('orders'), log: createSilentLogger(), waitSeconds: 5, recordSampleRate: 0 })
   await client.ready(10_000)
   client.startShadow({ policies: withoutOwnerRule })
   assert.equal(client.authorize(getOrder(alice)).decision, 'allow')

@@ -25,7 +25,7 @@ export type PolicyClientOptions = {
   maxRetryMs?: number
   /** A set to serve until the first pull succeeds (e.g. the packaged defaults): Cedar text or files (name -> text). */
   initial?: { schema?: string; policies: string | Record<string, string>; version?: string }
-  /** Send this fraction of decisions to the decision log (default 0: off). */
+  /** Send this fraction of decisions to the decision log for dry runs (default 0.02; 0 turns it off). */
   recordSampleRate?: number
   cacheSize?: number
 }
@@ -80,8 +80,9 @@ export function createPolicyClient(options: PolicyClientOptions): PolicyClient {
   let controller = new AbortController()
   const listeners = new Set<() => void>()
   let shadow: { candidate: CedarAuthorizer; shadow: ShadowAuthorizer } | undefined
-  const recorder: DecisionRecorder | undefined = options.recordSampleRate
-    ? createDecisionRecorder({ url: options.url, dispatcher: options.dispatcher, log: options.log, sampleRate: options.recordSampleRate, now: clock.now })
+  const sampleRate = options.recordSampleRate ?? 0.02
+  const recorder: DecisionRecorder | undefined = sampleRate > 0
+    ? createDecisionRecorder({ url: options.url, dispatcher: options.dispatcher, log: options.log, sampleRate, now: clock.now })
     : undefined
   const denials = options.metrics?.counter('bulwark_policy_decisions_total', 'Policy decisions made in-process', ['decision'])
   const pullErrors = options.metrics?.counter('bulwark_policy_pull_errors_total', 'Failed pulls of the active policy set')
@@ -172,7 +173,8 @@ export function createPolicyClient(options: PolicyClientOptions): PolicyClient {
         ? { decision: 'deny', reasons: [], errors: ['no policy set loaded yet'], policyVersion: 'none' }
         : shadow ? shadow.shadow.authorize(request) : current.authorize(request)
       denials?.inc({ decision: decision.decision })
-      recorder?.record(request, decision)
+      // Only decisions of a set from the service are worth replaying.
+      if (fromService) recorder?.record(request, decision)
       return decision
     },
     ready: (timeoutMs = 30_000) => waitFor(() => fromService, timeoutMs, 'first policy set'),

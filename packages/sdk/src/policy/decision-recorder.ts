@@ -46,12 +46,12 @@ export function createDecisionRecorder(options: DecisionRecorderOptions): Decisi
   const timer = setInterval(() => { void flush() }, options.flushIntervalMs ?? 2_000)
   timer.unref()
 
-  async function send(batch: DecisionRecord[]): Promise<void> {
+  async function send(batch: DecisionRecord[], timeoutMs: number): Promise<void> {
     try {
       const res = await undiciRequest(`${options.url}/v1/decisions`, {
-        method: 'POST', dispatcher: options.dispatcher,
+        method: 'POST', dispatcher: options.dispatcher, signal: AbortSignal.timeout(timeoutMs),
         headers: { 'content-type': 'application/json' }, body: JSON.stringify({ decisions: batch }),
-        headersTimeout: 10_000, bodyTimeout: 10_000,
+        headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
       })
       await res.body.dump()
       if (res.statusCode >= 300) throw new Error(`status ${res.statusCode}`)
@@ -62,12 +62,12 @@ export function createDecisionRecorder(options: DecisionRecorderOptions): Decisi
     }
   }
 
-  async function flush(): Promise<void> {
+  async function flush(timeoutMs = 10_000): Promise<void> {
     if (inflight) await inflight
     while (queue.length > 0) {
       const batch = queue.slice(0, batchSize)
       queue = queue.slice(batch.length)
-      inflight = send(batch)
+      inflight = send(batch, timeoutMs)
       await inflight
       inflight = undefined
     }
@@ -86,10 +86,11 @@ export function createDecisionRecorder(options: DecisionRecorderOptions): Decisi
       })
       if (queue.length >= batchSize) void flush()
     },
-    flush,
+    flush: () => flush(),
     async close() {
       clearInterval(timer)
-      await flush()
+      // Shutdown must not hang on a slow policy service: a short last try, then drop.
+      await flush(2_000)
     },
     stats: () => ({ queued: queue.length, sent, dropped }),
   }
