@@ -49,16 +49,23 @@ export function createAuditLog(db: Database, deps: LogDeps): AuditLog {
   const listeners: Array<(entries: readonly AuditLogEntry[]) => void> = []
   let bootIntegrity: Integrity = { ok: true }
 
-  // Rebuild the tree from the store, recomputing every leaf from its bytes.
+  // Rebuild the tree from the store, recomputing every leaf from its bytes
+  // (in chunks: `all()` on a range is much faster than iterating row by row).
+  const chunk = db.prepare('SELECT seq, data, leaf_hash FROM entries WHERE seq > ? ORDER BY seq LIMIT 20000')
   let expected = 0
-  for (const row of db.prepare('SELECT seq, data, leaf_hash FROM entries ORDER BY seq').iterate() as Iterable<EntryRow>) {
-    const hash = leafHash(row.data)
-    if (bootIntegrity.ok) {
-      if (row.seq !== expected) bootIntegrity = { ok: false, firstBadIndex: expected, problem: `entry ${expected} is missing from the store` }
-      else if (!sameBytes(hash, row.leaf_hash)) bootIntegrity = { ok: false, firstBadIndex: expected, problem: `entry ${expected} does not match its recorded leaf hash` }
+  for (let last = -1; ;) {
+    const rows = chunk.all(last) as EntryRow[]
+    if (rows.length === 0) break
+    for (const row of rows) {
+      const hash = leafHash(row.data)
+      if (bootIntegrity.ok) {
+        if (row.seq !== expected) bootIntegrity = { ok: false, firstBadIndex: expected, problem: `entry ${expected} is missing from the store` }
+        else if (!sameBytes(hash, row.leaf_hash)) bootIntegrity = { ok: false, firstBadIndex: expected, problem: `entry ${expected} does not match its recorded leaf hash` }
+      }
+      tree.append(hash)
+      expected += 1
     }
-    tree.append(hash)
-    expected += 1
+    last = rows[rows.length - 1]!.seq
   }
 
   let pending: Pending[] = []
