@@ -179,3 +179,13 @@ test('the cache shares one entry between isomorphic requests and never between d
   assert.equal(authz.stats().cacheHits, before.cacheHits)
   authz.dispose()
 })
+
+test('accepts policies as Cedar text, as files (name -> text) or as an id map, with the same ids', () => {
+  const files = readDefaultPolicies()
+  const fromFiles = createCedarAuthorizer({ schema, policies: files })
+  const fromIds = createCedarAuthorizer({ schema, policies })
+  const fromText = createCedarAuthorizer({ schema, policies: Object.values(files).join('\n') })
+  assert.deepEqual([...fromFiles.policyIds].sort(), [...fromIds.policyIds].sort())
+  assert.deepEqual([...fromText.policyIds].sort(), [...fromIds.policyIds].sort())
+  for (const a of [fromFiles, fromIds, fromText]) a.dispose()
+})

@@ -15,7 +15,7 @@ import { findSlice, planSlices, principalAncestry, shape, type SliceEntry, type 
 export type CedarAuthorizerOptions = {
   /** Cedar schema text: supplies each action's principal types and groups. */
   schema?: string
-  /** Cedar text, or policy id -> text (as from parsePolicyFiles). */
+  /** Cedar text, files (name -> text, as from readPolicyPath), or policy id -> one policy (as from parsePolicyFiles). */
   policies: string | Record<string, string>
   version?: string
   /** Decision cache entries (0 disables). Default 10,000. */
@@ -70,12 +70,19 @@ function schemaActions(schema: string): Map<string, { principalTypes: string[]; 
  */
 export function createCedarAuthorizer(options: CedarAuthorizerOptions): CedarAuthorizer {
   let policies: Record<string, string>
-  if (typeof options.policies === 'string') {
-    const parsed = parsePolicyFiles({ policies: options.policies })
+  const given = options.policies
+  // A record is policy id -> one policy (parsePolicyFiles' output) unless some value holds
+  // several policies or none: then it is files (name -> Cedar text), as readPolicyPath returns.
+  const isIdMap = typeof given !== 'string' && Object.values(given).every((text) => {
+    const parts = cedar.policySetTextToParts(text)
+    return parts.type === 'success' && parts.policies.length === 1
+  })
+  if (isIdMap) {
+    policies = given as Record<string, string>
+  } else {
+    const parsed = parsePolicyFiles(typeof given === 'string' ? { policies: given } : given)
     if (parsed.errors.length > 0) throw new TypeError(`policies: ${parsed.errors.map((e) => e.message).join('; ')}`)
     policies = parsed.policies
-  } else {
-    policies = options.policies
   }
   const facts: PolicyFacts[] = Object.entries(policies).map(([id, text]) => analyzePolicy(id, text))
   const plan = planSlices(options.slice === false ? facts.map((f) => ({ ...f, actions: 'all' as const, principalType: undefined })) : facts, options.schema ? schemaActions(options.schema) : undefined)
