@@ -85,3 +85,10 @@ test('truncating undoes appends exactly', () => {
   assert.deepEqual(tree.root(), fresh.root())
   assert.deepEqual(tree.inclusionProof(3), fresh.inclusionProof(3))
 })
+
+test('canonical JSON sorts keys, drops undefined, and keeps a `__proto__` member as data', async () => {
+  const { canonicalJson } = await import('@bulwark/sdk/audit')
+  assert.equal(canonicalJson({ b: 1, a: { d: [1, undefined, 'x'], c: null }, e: undefined }), '{"a":{"c":null,"d":[1,null,"x"]},"b":1}')
+  const parsed = JSON.parse('{"details":{"__proto__":{"admin":true},"z":1}}')
+  assert.equal(canonicalJson(parsed), '{"details":{"__proto__":{"admin":true},"z":1}}')
+})

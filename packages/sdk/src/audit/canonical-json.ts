@@ -5,7 +5,8 @@
 function sorted(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value
   if (Array.isArray(value)) return value.map((item) => (item === undefined ? null : sorted(item)))
-  const out: Record<string, unknown> = {}
+  // A null-prototype object: a member named `__proto__` stays a member.
+  const out = Object.create(null) as Record<string, unknown>
   for (const key of Object.keys(value).sort()) {
     const member = (value as Record<string, unknown>)[key]
     if (member !== undefined) out[key] = sorted(member)
