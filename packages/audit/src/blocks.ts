@@ -47,6 +47,8 @@ export function createBlockList(db: Database, clock: Clock): BlockList {
     },
     since,
     async wait(from, waitMs) {
+      // A cursor from the future (this store was reset): hand over everything that is active.
+      if (from > (maxSeq.get() as { seq: number }).seq) return since(0)
       const feed = since(from)
       if (feed.seq > from || waitMs <= 0) return feed
       await new Promise<void>((resolve) => {

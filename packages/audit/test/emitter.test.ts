@@ -4,7 +4,7 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { createMtlsAgent, createSilentLogger, serviceSpiffeId } from '@bulwark/core'
+import { createMetrics, createMtlsAgent, createSilentLogger, serviceSpiffeId, type Metrics } from '@bulwark/core'
 import { createTestCa, freePort, tempDir } from '@bulwark/testkit'
 import { createAuditEmitter } from '@bulwark/sdk/audit'
 import { startAudit, callerEntries, makeEvent, type Harness } from './helpers.ts'
@@ -14,19 +14,26 @@ const work = tempDir('bulwark-emitter-')
 const harnesses: Harness[] = []
 after(async () => { for (const h of harnesses) await h.close(); work.remove() })
 
-async function emitterFor(component: string, url: string, spoolPath: string) {
+async function emitterFor(component: string, url: string, spoolPath: string, metrics?: Metrics) {
   const dispatcher = createMtlsAgent(await ca.source(component), { verifyPeer: (id) => id === serviceSpiffeId(ca.trustDomain, 'audit') })
-  return createAuditEmitter({ url, dispatcher, spoolPath, component, log: createSilentLogger(), batchSize: 20 })
+  return createAuditEmitter({ url, dispatcher, spoolPath, component, log: createSilentLogger(), batchSize: 20, ...(metrics ? { metrics } : {}) })
+}
+
+async function spoolGauge(metrics: Metrics): Promise<number> {
+  const text = await metrics.registry.metrics()
+  return Number(/^bulwark_audit_spool_depth\{[^}]*\} (\d+)$/m.exec(text)?.[1] ?? NaN)
 }
 
 test('spools while the audit service is down and drains every event exactly once when it is back', async () => {
   const port = await freePort()
   const url = `https://127.0.0.1:${port}`
   const spoolPath = join(work.path, 'gateway-spool.jsonl')
-  const emitter = await emitterFor('gateway', url, spoolPath)
+  const metrics = createMetrics('gateway')
+  const emitter = await emitterFor('gateway', url, spoolPath, metrics)
   for (let i = 0; i < 45; i++) emitter.emit({ type: 'authn.failed', actor: { kind: 'anonymous', ip: '192.0.2.1' }, action: 'gateway.authenticate', outcome: 'failure', requestId: `req-${i}` })
   await emitter.flush()
   assert.equal(emitter.spoolDepth(), 45)
+  assert.equal(await spoolGauge(metrics), 45)
   assert.equal(readFileSync(spoolPath, 'utf8').trim().split('\n').length, 45)
 
   const harness = await startAudit({ ca, port })
@@ -34,6 +41,7 @@ test('spools while the audit service is down and drains every event exactly once
   emitter.emit({ type: 'authn.failed', actor: { kind: 'anonymous' }, action: 'gateway.authenticate', outcome: 'failure', requestId: 'req-after' })
   await emitter.flush()
   assert.equal(emitter.spoolDepth(), 0)
+  assert.equal(await spoolGauge(metrics), 0)
   assert.equal(readFileSync(spoolPath, 'utf8'), '')
   const entries = harness.service.log.query({ after: -1, limit: 1000, order: 'asc' }).map((d) => JSON.parse(d).event)
   const ids = entries.filter((e) => e.component === 'gateway').map((e) => e.requestId)

@@ -93,6 +93,12 @@ test('a loopback address is never blocked automatically; the alert says why', as
   assert.equal(harness.service.blocks.isBlocked('ip', '127.0.0.1'), false)
 })
 
+test('a block cursor from the future (a reset store) gets every active block at once', async () => {
+  const feed = (await gateway.call('GET', '/v1/blocks?after=999999&wait=20')).body
+  assert.ok(feed.seq < 999999)
+  assert.deepEqual(feed.blocks, feed.entries)
+})
+
 test('rejects bad alert and block queries', async () => {
   assert.equal((await operator.call('GET', '/v1/alerts?limit=0')).status, 400)
   assert.equal((await gateway.call('GET', '/v1/blocks?wait=600')).status, 400)
