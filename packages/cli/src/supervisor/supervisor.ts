@@ -6,6 +6,7 @@ import { componentUrl, gatewayUrl, serviceSpiffeId, type BootstrapMessage, type 
 import type { CliContext } from '../context.ts'
 import { startChild, stopChild, type ChildHandle } from './child.ts'
 import { entryPointOf } from './components.ts'
+import { waitUntilServing } from './readiness.ts'
 import { writeRunState, type ComponentState, type RunState } from './state.ts'
 
 export type Supervisor = {
@@ -101,6 +102,7 @@ export function createSupervisor(ctx: CliContext, config: PlatformConfig, names:
       persist()
       if (names.includes('ca')) await launch('ca')
       await Promise.all(names.filter((n) => n !== 'ca').map((n) => launch(n)))
+      await waitUntilServing(ctx, config, names)
     },
     async stop() {
       stopping = true
