@@ -26,6 +26,7 @@ export function checkOperatorAccess(schema: string, policies: Record<string, str
         const d = authz.authorize(callRequest(operator, SERVICE_NAME, method, route))
         if (d.decision !== 'allow') {
           problems.push({
+            code: 'BW_POLICY_LOCKOUT',
             message: `operator \`${operator}\` would be denied \`${method} ${route}\`` +
               (d.reasons.length > 0 ? ` by ${d.reasons.map((r) => `\`${r}\``).join(', ')}` : ': no policy permits it') +
               (d.errors.length > 0 ? ` (${d.errors[0]})` : ''),

@@ -86,7 +86,7 @@ export function createPolicySets(config: PolicyConfig, deps: { store: PolicyStor
   }
 
   function refuse(actor: AuditActor, result: CandidateCheck, what: string): never {
-    const lockout = result.errors.some((e) => e.message.startsWith('operator `'))
+    const lockout = result.errors.some((e) => e.code === PolicyErrors.lockout.code)
     const error = lockout ? PolicyErrors.lockout : PolicyErrors.invalid
     audit.emit({
       type: 'policy.rejected', actor, action: what, resource: 'policy-set', outcome: 'failure', reason: error.code,

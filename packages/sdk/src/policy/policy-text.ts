@@ -6,7 +6,7 @@ import { basename, join } from 'node:path'
 import { cedar } from './cedar.ts'
 
 export type PolicySource = { file: string; line: number; injected?: boolean }
-export type Diagnostic = { policyId?: string; file?: string; line?: number; message: string; help?: string }
+export type Diagnostic = { policyId?: string; file?: string; line?: number; message: string; help?: string; code?: string }
 
 export type ParsedPolicies = {
   /** Policy id -> Cedar text of that one policy. */
