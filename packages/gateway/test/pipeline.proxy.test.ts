@@ -60,17 +60,21 @@ test('retries idempotent requests on connection failures only; never POST', asyn
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
   const dispatcher = new Agent({ pipelining: 0 })
-  const stage = createProxyStage({ peer: () => ({ url, spiffeId: 'x', dispatcher }), publicHost: 'h', headersTimeoutMs: 2000, bodyTimeoutMs: 2000, retries: 1, breakerFailures: 5, breakerCooldownMs: 1000, clock: createManualClock() })
-  const get = makeCtx({ route: routeOf({}) })
-  assert.equal(await outcome(() => stage.run(makeReq({ method: 'GET' }), get)), 'ok')
-  assert.equal(get.upstream?.statusCode, 200)
-  get.upstream?.body.resume()
-  const post = makeCtx({ route: routeOf({ methods: ['POST'] }) })
-  const code = await outcome(() => stage.run(makeReq({ method: 'POST' }), post))
-  if (code === 'ok') post.upstream?.body.resume()
-  assert.equal(code, 'BW_GATEWAY_UPSTREAM_FAILED')
-  await dispatcher.close()
-  server.close()
+  try {
+    const stage = createProxyStage({ peer: () => ({ url, spiffeId: 'x', dispatcher }), publicHost: 'h', headersTimeoutMs: 2000, bodyTimeoutMs: 2000, retries: 1, breakerFailures: 5, breakerCooldownMs: 1000, clock: createManualClock() })
+    const get = makeCtx({ route: routeOf({}) })
+    assert.equal(await outcome(() => stage.run(makeReq({ method: 'GET' }), get)), 'ok')
+    assert.equal(get.upstream?.statusCode, 200)
+    get.upstream?.body.resume()
+    const post = makeCtx({ route: routeOf({ methods: ['POST'] }) })
+    const code = await outcome(() => stage.run(makeReq({ method: 'POST' }), post))
+    if (code === 'ok') post.upstream?.body.resume()
+    assert.equal(code, 'BW_GATEWAY_UPSTREAM_FAILED')
+  } finally {
+    await dispatcher.destroy()
+    server.closeAllConnections()
+    server.close()
+  }
 })
 
 test('never routes /internal/*, even after prefix stripping', async () => {
