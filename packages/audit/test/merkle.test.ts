@@ -92,3 +92,21 @@ test('canonical JSON sorts keys, drops undefined, and keeps a `__proto__` member
   const parsed = JSON.parse('{"details":{"__proto__":{"admin":true},"z":1}}')
   assert.equal(canonicalJson(parsed), '{"details":{"__proto__":{"admin":true},"z":1}}')
 })
+
+test('the fast leaf encoding equals the generic canonical JSON for every shape of event', async () => {
+  const { canonicalJson, entryLeafData } = await import('@bulwark/sdk/audit')
+  const base = { id: 'evt-00000001', type: 'a.b', time: '2026-11-23T12:00:00.000Z', component: 'gateway', action: 'x', outcome: 'success' as const }
+  const events = [
+    { ...base, actor: { kind: 'anonymous' as const } },
+    { ...base, actor: { kind: 'user' as const, id: 'u1', ip: '::1', clientId: 'c', spiffeId: 'spiffe://td/svc/a' }, resource: 'r', reason: 'why', route: '/x', requestId: 'req' },
+    { ...base, actor: { kind: 'service' as const }, details: { z: 1, a: 'two', m: null, b: true, __proto__x: 'y' } },
+    { ...base, actor: { kind: 'service' as const }, details: { 10: 'ten', 9: 'nine', k: 'v' } },
+    { ...base, actor: { kind: 'service' as const }, details: JSON.parse('{"__proto__":"p","a":1}') },
+    { ...base, actor: { kind: 'user' as const, id: 'quote " and \\ and \u2028' } },
+    { ...base, extra: 'not in the schema', actor: { kind: 'user' as const } },
+  ]
+  for (const event of events) {
+    const entry = { index: 7, received: '2026-11-23T12:00:01.000Z', event: event as never }
+    assert.equal(entryLeafData(entry), canonicalJson({ index: 7, received: entry.received, event }))
+  }
+})

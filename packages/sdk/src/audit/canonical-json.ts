@@ -2,7 +2,8 @@
 // in any JavaScript engine, integer-like keys come first in numeric order),
 // undefined members dropped, no whitespace. The bytes hashed into the Merkle
 // tree so depend only on what an entry says, not on how a line was formatted.
-function sorted(value: unknown): unknown {
+/** A deep copy with object members in canonical (sorted) order; undefined members dropped. */
+export function sorted(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value
   if (Array.isArray(value)) return value.map((item) => (item === undefined ? null : sorted(item)))
   // A null-prototype object: a member named `__proto__` stays a member.
