@@ -7,14 +7,13 @@ import assert from 'node:assert/strict'
 import { createSecureService } from '@bulwark/sdk/service'
 import { api, startTestPlatform, type TestPlatform } from '../../../../packages/sdk/test/service-support/index.ts'
 import { createOrders, type Orders } from '../src/index.ts'
-import { ORDERS_READS_CATALOG } from './extra-policy.ts'
 
 let p: TestPlatform
 let orders: Orders
 let payments: { calls: number }
 
 before(async () => {
-  p = await startTestPlatform({ extraPolicy: ORDERS_READS_CATALOG })
+  p = await startTestPlatform()
   const catalog = await createSecureService(await p.runtime('catalog'), { authorizer: p.authorizer })
   catalog.get<{ Params: { id: string } }>('/catalog/products/:id', { config: { auth: 'optional' } }, async (request) =>
     request.params.id === 'prod_free' ? { id: 'prod_free', name: 'x', price: '0; DROP', currency: 'USD' } : { id: 'prod_other', name: 'y', price: 1, currency: 'USD' })

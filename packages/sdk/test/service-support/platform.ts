@@ -28,6 +28,8 @@ export type TestPlatform = {
 }
 
 export async function startTestPlatform(options: { vault?: boolean; extraPolicy?: string } = {}): Promise<TestPlatform> {
+  // First, so a bad policy text fails before any server is listening.
+  const authorizer = testAuthorizer(options.extraPolicy ?? '', true)
   const ca = await createTestCa()
   const dir = tempDir('bulwark-shop-')
   const clock = createManualClock(Date.now())
@@ -41,7 +43,6 @@ export async function startTestPlatform(options: { vault?: boolean; extraPolicy?
     })
     peers.vault = await listen(vault.app)
   }
-  const authorizer = testAuthorizer(options.extraPolicy ?? '', true)
   const runtimes: TestRuntime[] = []
   const apps: Array<import('fastify').FastifyInstance> = []
   const agents: Array<import('undici').Agent> = []
