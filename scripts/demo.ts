@@ -69,10 +69,10 @@ try {
   const mass = await api(system, 'PATCH', '/api/users/me', alice.access_token, { displayName: 'Alice', roles: ['admin'] })
   step(mass.status === 400, 'mass assignment (PATCH /me with roles): 400', `${mass.json.detail ?? ''}`)
 
-  title('4. brute force on bob from another address (127.0.0.66): progressive delay, then lockout and an alert')
+  title('4. brute force on bob from another address (127.0.0.66): progressive delay, then lockout and an alert (about 1.5 min)')
   let lastStatus = 0
   let lockedMessage = false
-  for (let attempt = 1; attempt <= 12 && !lockedMessage; attempt++) {
+  for (let attempt = 1; attempt <= 25 && !lockedMessage; attempt++) {
     const page = await attemptLogin(system, shopCli, 'bob', `wrong-password-${attempt}`, { localAddress: '127.0.0.66' })
     lastStatus = page.status
     lockedMessage = /temporarily locked/i.test(page.html)

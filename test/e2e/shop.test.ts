@@ -142,6 +142,23 @@ test('incident revoke: every gateway denies the subject\'s tokens within 1 s', a
   assert.equal((await api('GET', '/api/users/me', tokens.alice)).status, 200, 'others unaffected')
 })
 
+test('incident quarantine cuts a service off, release brings it back', { timeout: 180_000 }, async () => {
+  const pay = () => api('POST', '/api/payments/methods', tokens.alice, { cardNumber: '5555555555554444', expMonth: 1, expYear: new Date().getFullYear() + 3, cvc: '321' })
+  assert.equal((await pay()).status, 201)
+  const q = await system.cli(['incident', 'quarantine', 'payments'])
+  assert.equal(q.code, 0, q.stderr)
+  let status = 201
+  const since = Date.now()
+  while (Date.now() - since < 10_000 && status < 500) status = (await pay()).status
+  assert.ok(status >= 500, `calls to a quarantined service fail (got ${status})`)
+  assert.equal((await api('GET', '/api/catalog/products?limit=1')).status, 200, 'the rest keeps working')
+  const r = await system.cli(['incident', 'release', 'payments'])
+  assert.equal(r.code, 0, r.stderr)
+  const deadline = Date.now() + 90_000
+  while (Date.now() < deadline && (await pay()).status !== 201) await new Promise((resolve) => setTimeout(resolve, 500))
+  assert.equal((await pay()).status, 201, 'payments serves again after release (it rejoined with a fresh certificate)')
+})
+
 test('npm run demo walks through the shop and every attack is refused', { timeout: 300_000 }, async () => {
   const demo = fileURLToPath(new URL('../../scripts/demo.ts', import.meta.url))
   const result = await new Promise<{ code: number | null; out: string }>((resolve) => {

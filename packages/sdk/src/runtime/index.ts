@@ -13,7 +13,7 @@ import {
   type AuditSink, type BootstrapMessage, type Clock, type Health, type HomePaths, type Logger, type Metrics,
   type MutableSvidSource, type RevocationView, type Svid, type SvidSource,
 } from '@bulwark/core'
-import { obtainSvid, startBundleWatcher, startSvidRotation } from '../svid/index.ts'
+import { createConnectionSweeper, obtainSvid, startBundleWatcher, startSvidRotation } from '../svid/index.ts'
 import { createAuditEmitter } from '../audit/index.ts'
 import { receiveBootstrap, tellSupervisor } from './bootstrap-source.ts'
 import { startSelfRotation } from './self-rotation.ts'
@@ -75,6 +75,8 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
     const revocation = createRevocationSet()
 
     let source: MutableSvidSource
+    // Set once the server exists: cuts kept-alive connections that a new bundle revokes or quarantines.
+    let afterBundle: () => void = () => {}
     if (options.selfSigned) {
       const issuer = options.selfSigned
       source = createSvidSource(await issuer.issue(bootstrap))
@@ -86,7 +88,7 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
         ...options.servingNames?.(bootstrap),
       }))
       stoppers.push(startSvidRotation({ caUrl: bootstrap.caUrl, source, log }).stop)
-      stoppers.push(startBundleWatcher({ caUrl: bootstrap.caUrl, source, revocation, log }).stop)
+      stoppers.push(startBundleWatcher({ caUrl: bootstrap.caUrl, source, revocation, log, onBundle: () => afterBundle() }).stop)
     }
     metrics.gauge('bulwark_svid_expiry_seconds', 'Seconds until the current SVID expires')
       .set((source.current().notAfter - Date.now()) / 1000)
@@ -123,6 +125,7 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
         onReject: (reason, socket) => log.warn({ remote: socket.remoteAddress, reason }, 'refused mTLS connection'),
       }))
     }
+    const sweeper = createConnectionSweeper(started.app.server as never, revocation)
     const { host, port } = bootstrap.listen
     try {
       await started.app.listen({ host, port })
@@ -137,7 +140,7 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
     tellSupervisor({ type: 'ready', url })
 
     let stopping = false
-    const shutdown = async (signal: string) => {
+    const shutdown = async (signal: string, exitCode = 0) => {
       if (stopping) return
       stopping = true
       log.info({ signal }, 'shutting down')
@@ -153,8 +156,27 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
       }
       for (const stop of stoppers) stop()
       await Promise.allSettled([...agents.values()].map((a) => a.close()))
-      process.exit(0)
+      process.exit(exitCode)
     }
+    afterBundle = () => {
+      const selfBlocked = revocation.isBlockedSpiffeId(bootstrap.spiffeId)
+      // A quarantined workload neither serves nor calls: every connection goes.
+      if (selfBlocked) (started.app.server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.()
+      else sweeper.sweep()
+      for (const [name, agent] of agents) {
+        if (selfBlocked || revocation.isBlockedSpiffeId(bootstrap.peers[name]!.spiffeId)) {
+          agents.delete(name)
+          void agent.destroy()
+        }
+      }
+      // Released after a quarantine, but our certificate was revoked with it: renewal is impossible,
+      // so exit and let the supervisor start us again with a fresh join token.
+      if (!selfBlocked && !options.selfSigned && revocation.isRevokedSerial(source.current().serial)) {
+        log.warn('own certificate is revoked; exiting to rejoin with a new join token')
+        void shutdown('certificate-revoked', 3)
+      }
+    }
+    afterBundle()
     process.on('SIGTERM', () => void shutdown('SIGTERM'))
     process.on('SIGINT', () => void shutdown('SIGINT'))
     // The supervisor went away: do not linger as an orphan holding ports.
