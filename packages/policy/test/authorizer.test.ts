@@ -189,3 +189,12 @@ test('accepts policies as Cedar text, as files (name -> text) or as an id map, w
   assert.deepEqual([...fromText.policyIds].sort(), [...fromIds.policyIds].sort())
   for (const a of [fromFiles, fromIds, fromText]) a.dispose()
 })
+
+test('action groups declared in the schema apply to their member actions', () => {
+  const groups = 'entity User; entity Doc; action "read"; action "view", "download" in ["read"] appliesTo { principal: [User], resource: [Doc] };'
+  const authz = createCedarAuthorizer({ schema: groups, policies: '@id("readers") permit(principal, action in Action::"read", resource);' })
+  const decide = (action: string) => authz.authorize({ principal: { type: 'User', id: 'u' }, action: { type: 'Action', id: action }, resource: { type: 'Doc', id: 'd' } })
+  assert.deepEqual([decide('view').decision, decide('download').decision, decide('delete').decision], ['allow', 'allow', 'deny'])
+  assert.deepEqual(decide('view').reasons, ['readers'])
+  authz.dispose()
+})

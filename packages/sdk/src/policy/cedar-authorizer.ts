@@ -133,7 +133,8 @@ export function createCedarAuthorizer(options: CedarAuthorizerOptions): CedarAut
   const actionEntities = new Map<string, CedarEntity[]>()
   for (const [action, ancestors] of plan.actionAncestors) {
     if (ancestors.length === 0) continue
-    actionEntities.set(action, [action, ...ancestors].map((id) => ({ uid: { type: 'Action', id }, attrs: {}, parents: [] })))
+    // Every ancestor as a direct parent: Cedar's `in` is transitive, so the closure is the same.
+    actionEntities.set(action, [{ uid: { type: 'Action', id: action }, attrs: {}, parents: ancestors.map((id) => ({ type: 'Action', id })) }])
   }
   const cacheSize = options.cacheSize ?? 10_000
   const cache = createDecisionCache(cacheSize)

@@ -27,7 +27,8 @@ function pick(record: Record<string, unknown> | undefined, names: Set<string>): 
 
 export function trimRequest(request: AuthzRequest, slice: SliceShape, actionEntities: readonly CedarEntity[]): TrimmedRequest {
   const given = (request.entities ?? []) as readonly CedarEntity[]
-  if (slice.opaque) return { context: request.context ?? {}, entities: [...given, ...actionEntities] }
+  const groups = actionEntities.filter((a) => !given.some((e) => e.uid.type === 'Action' && e.uid.id === a.uid.id))
+  if (slice.opaque) return { context: request.context ?? {}, entities: [...given, ...groups] }
   const entities: CedarEntity[] = []
   for (const entity of given) {
     const attrs = pick(entity.attrs, slice.attributes)
@@ -35,6 +36,8 @@ export function trimRequest(request: AuthzRequest, slice: SliceShape, actionEnti
     if (!attrs && parents.length === 0) continue
     entities.push({ uid: entity.uid, attrs: attrs ?? {}, parents })
   }
-  if (slice.usesHierarchy) entities.push(...actionEntities)
+  // Action groups (from the schema) are always passed: `action in Action::"group"` needs them,
+  // unless the caller passed the action entity itself (a duplicate would be an error).
+  entities.push(...groups)
   return { context: pick(request.context, slice.attributes) ?? {}, entities }
 }
