@@ -42,7 +42,8 @@ export type LogDeps = {
 
 export function createAuditLog(db: Database, deps: LogDeps): AuditLog {
   const tree = createMerkleTree()
-  const insert = db.prepare('INSERT INTO entries (seq, event_id, type, data, leaf_hash) VALUES (?, ?, ?, ?, ?)')
+  // ON CONFLICT on the event id only: a duplicate is skipped without a lookup first; any other conflict still fails the commit.
+  const insert = db.prepare('INSERT INTO entries (seq, event_id, type, data, leaf_hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING')
   const byId = db.prepare('SELECT seq FROM entries WHERE event_id = ?')
   const range = db.prepare('SELECT seq, data, leaf_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq')
   const queries = new Map<string, ReturnType<Database['prepare']>>()
@@ -79,22 +80,19 @@ export function createAuditLog(db: Database, deps: LogDeps): AuditLog {
     const results: AppendResult[] = []
     const hashes: Buffer[] = []
     const entries: AuditLogEntry[] = []
-    const seen = new Set<string>()
     const before = tree.size
     try {
       db.transaction(() => {
         for (const item of group) {
           const result = { accepted: 0, duplicates: 0 }
           for (const event of item.events) {
-            if (seen.has(event.id) || byId.get(event.id)) {
-              result.duplicates += 1
-              continue
-            }
-            seen.add(event.id)
             const entry = { index: tree.size, received, event }
             const data = entryLeafData(entry)
             const hash = leafHash(data)
-            insert.run(entry.index, event.id, event.type, data, hash)
+            if (insert.run(entry.index, event.id, event.type, data, hash).changes === 0) {
+              result.duplicates += 1
+              continue
+            }
             tree.append(hash)
             hashes.push(hash)
             entries.push(entry)
