@@ -6,6 +6,9 @@ import * as client from 'openid-client'
 import { decodeJwt, decodeProtectedHeader } from 'jose'
 import { startSystem, type System } from '../../scripts/lib/system.ts'
 import { discover, loginWithPkce } from '../../scripts/lib/oidc-driver.ts'
+import { existsSync } from 'node:fs'
+import { createServer } from 'node:http'
+import { chromium } from 'playwright-core'
 
 let system: System
 let aliceSub: string | undefined
@@ -115,4 +118,44 @@ test('the audit log records the logins and verifies as untampered', async () => 
   assert.ok(!tail.stdout.includes(system.creds.users[0]!.password), 'no password in the log')
   const verify = await system.cli(['audit', 'verify'])
   assert.equal(verify.code, 0, verify.stdout + verify.stderr)
+})
+
+test('a real browser signs alice in through the login page (Chromium, Playwright)', { skip: existsSync('/usr/bin/chromium') ? false : 'Debian chromium is not installed (.ci/run installs it)' }, async (t) => {
+  const alice = system.creds.users.find((u) => u.username === 'alice')!
+  const config = await discover(system, 'shop-cli')
+  // The relying party's loopback redirect (RFC 8252): any port on 127.0.0.1.
+  const received: URL[] = []
+  const callback = createServer((req, res) => { received.push(new URL(req.url!, 'http://127.0.0.1')); res.end('signed in') })
+  await new Promise<void>((resolve) => callback.listen(0, '127.0.0.1', resolve))
+  t.after(() => callback.close())
+  const redirectUri = `http://127.0.0.1:${(callback.address() as { port: number }).port}/callback`
+  const verifier = client.randomPKCECodeVerifier()
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri, scope: 'openid', state: 'st-browser', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+  })
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  })
+  t.after(() => browser.close())
+  // The gateway's certificate chains to this instance's throwaway root, which Chromium does not know.
+  const context = await browser.newContext({ ignoreHTTPSErrors: true })
+  const page = await context.newPage()
+  const violations: string[] = []
+  page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) violations.push(m.text()) })
+  const first = await page.goto(url.href)
+  assert.match(first!.headers()['content-security-policy'] ?? '', /default-src/)
+  assert.equal(await page.locator('form[method="post"] input[name="username"]').count(), 1)
+  for (const id of ['username', 'password']) assert.equal(await page.locator(`label[for="${id}"]`).count(), 1, `${id} has a label`)
+  assert.equal(await page.locator('script:not([src])').count(), 0, 'no inline script')
+  await page.fill('input[name="username"]', alice.username)
+  await page.fill('input[name="password"]', alice.password)
+  await Promise.all([page.waitForURL((u) => u.href.startsWith(redirectUri), { timeout: 30_000 }), page.locator('form[method="post"] [type="submit"]').first().click()])
+  assert.equal(received.length, 1)
+  const back = received[0]!
+  assert.equal(back.searchParams.get('state'), 'st-browser')
+  assert.equal(back.searchParams.get('iss'), system.gateway, 'RFC 9207 iss parameter')
+  const tokens = await client.authorizationCodeGrant(config, new URL(`${redirectUri}${back.search}`), { pkceCodeVerifier: verifier, expectedState: 'st-browser' })
+  assert.equal(decodeJwt(tokens.access_token).sub, aliceSub ?? decodeJwt(tokens.access_token).sub)
+  assert.deepEqual(violations, [])
 })

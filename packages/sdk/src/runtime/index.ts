@@ -147,6 +147,9 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
       health.setReady(false)
       const force = setTimeout(() => process.exit(1), 15_000)
       force.unref()
+      // Drain briefly, then cut what is left (long-polls wait up to 25 s and would hold the exit).
+      const cut = setTimeout(() => (started.app.server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.(), 2000)
+      cut.unref()
       try {
         await started.app.close()
         await started.close?.()
@@ -160,15 +163,10 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
     }
     afterBundle = () => {
       const selfBlocked = revocation.isBlockedSpiffeId(bootstrap.spiffeId)
-      // A quarantined workload neither serves nor calls: every connection goes.
+      // A quarantined workload serves no one: every inbound connection goes. Its outbound
+      // connections are cut by the healthy peers' own sweep, and new handshakes fail both ways.
       if (selfBlocked) (started.app.server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.()
       else sweeper.sweep()
-      for (const [name, agent] of agents) {
-        if (selfBlocked || revocation.isBlockedSpiffeId(bootstrap.peers[name]!.spiffeId)) {
-          agents.delete(name)
-          void agent.destroy()
-        }
-      }
       // Released after a quarantine, but our certificate was revoked with it: renewal is impossible,
       // so exit and let the supervisor start us again with a fresh join token.
       if (!selfBlocked && !options.selfSigned && revocation.isRevokedSerial(source.current().serial)) {
