@@ -19,9 +19,11 @@ export type BlockList = {
   close(): void
 }
 
+// Feed positions are row ids + 1: position 0 means "before anything", so a
+// client that starts at 0 always gets a position back that it can wait on.
 function toBlock(row: BlockRow): Block {
   return {
-    seq: row.seq, kind: row.kind, value: row.value, reason: row.reason, ...(row.alert_id ? { alertId: row.alert_id } : {}),
+    seq: row.seq + 1, kind: row.kind, value: row.value, reason: row.reason, ...(row.alert_id ? { alertId: row.alert_id } : {}),
     createdAt: new Date(row.created_at).toISOString(), expiresAt: new Date(row.expires_at).toISOString(),
   }
 }
@@ -33,9 +35,11 @@ export function createBlockList(db: Database, clock: Clock): BlockList {
   const active = db.prepare('SELECT 1 FROM blocks WHERE kind = ? AND value = ? AND expires_at > ? LIMIT 1')
   const waiters = new Set<() => void>()
 
+  const position = () => (maxSeq.get() as { seq: number }).seq + 1
+
   function since(from: number): BlockFeed {
-    const blocks = (after.all(from, clock.now()) as BlockRow[]).map(toBlock)
-    return { seq: (maxSeq.get() as { seq: number }).seq, blocks, entries: blocks }
+    const blocks = (after.all(from - 1, clock.now()) as BlockRow[]).map(toBlock)
+    return { seq: position(), blocks, entries: blocks }
   }
 
   return {
@@ -48,7 +52,7 @@ export function createBlockList(db: Database, clock: Clock): BlockList {
     since,
     async wait(from, waitMs) {
       // A cursor from the future (this store was reset): hand over everything that is active.
-      if (from > (maxSeq.get() as { seq: number }).seq) return since(0)
+      if (from > position()) return since(0)
       const feed = since(from)
       if (feed.seq > from || waitMs <= 0) return feed
       await new Promise<void>((resolve) => {

@@ -93,6 +93,14 @@ test('a loopback address is never blocked automatically; the alert says why', as
   assert.equal(harness.service.blocks.isBlocked('ip', '127.0.0.1'), false)
 })
 
+test('a fresh feed answers position 1, not 0, so a client starting at 0 gets a position it can wait on', async () => {
+  const fresh = await startAudit({ ca })
+  const gw = await fresh.client('gateway')
+  const first = (await gw.call('GET', '/v1/blocks?after=0&wait=0')).body
+  assert.deepEqual(first, { seq: 1, blocks: [], entries: [] })
+  await fresh.close()
+})
+
 test('a block cursor from the future (a reset store) gets every active block at once', async () => {
   const feed = (await gateway.call('GET', '/v1/blocks?after=999999&wait=20')).body
   assert.ok(feed.seq < 999999)
