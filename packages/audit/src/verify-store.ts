@@ -16,7 +16,7 @@ export type VerifyReport = {
   problem?: string
 }
 
-const CHUNK = 5000
+const CHUNK = 20_000
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0
