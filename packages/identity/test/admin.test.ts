@@ -1,3 +1,4 @@
+// Test fixture: every password, secret and token in this file is a made-up test value.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { AuditEventSchema, checkSchema } from '@bulwark/core'

@@ -1,3 +1,4 @@
+// Test fixture: every password, secret and token in this file is a made-up test value.
 import { test, after, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRuleAuthorizer, defaultRules, globMatch } from '../src/acl.ts'

@@ -1,3 +1,4 @@
+// Test fixture: every password, secret and token in this file is a made-up test value.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { fork } from 'node:child_process'
