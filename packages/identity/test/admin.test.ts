@@ -168,3 +168,15 @@ test('every audit event emitted here is a valid audit event', () => {
   assert.ok(h.audit.events.length > 0)
   for (const event of h.audit.events) assert.deepEqual(checkSchema(AuditEventSchema, structuredClone(event)), [], JSON.stringify(event))
 })
+
+test('a user\'s email and display name are sealed at rest and readable through the admin API', async () => {
+  const created = await operator(`${h.url}/admin/v1/users`, json({ username: 'gwen', password: 'long-enough-password', roles: ['customer'], email: 'gwen.private@example.test', displayName: 'Gwendolyn Quux' }))
+  assert.equal(created.status, 201)
+  const user = await created.json() as { id: string; email?: string; displayName?: string }
+  assert.equal(user.email, 'gwen.private@example.test')
+  assert.equal(user.displayName, 'Gwendolyn Quux')
+  const patched = await operator(`${h.url}/admin/v1/users/gwen`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'gwen.new@example.test' }) })
+  assert.equal((await patched.json() as { email?: string }).email, 'gwen.new@example.test')
+  const stored = Buffer.concat([h.dbPath, `${h.dbPath}-wal`].map((p) => { try { return readFileSync(p) } catch { return Buffer.alloc(0) } })).toString('latin1')
+  for (const pii of ['gwen.private@example.test', 'gwen.new@example.test', 'Gwendolyn Quux']) assert.ok(!stored.includes(pii), `${pii} is in the database file`)
+})

@@ -48,9 +48,13 @@ export function createUserStore(db: Database, options: { sealer: Sealer; clock: 
   const byId = db.prepare(`SELECT ${cols} FROM users WHERE id = ?`)
   const byName = db.prepare(`SELECT ${cols} FROM users WHERE username = ?`)
   const all = db.prepare(`SELECT ${cols} FROM users ORDER BY username`)
+  // PII (display name, email) is sealed at rest like the TOTP secret, bound to the user and the field.
+  const sealPii = (id: string, field: string, value: string | null | undefined) => (value ? sealer.seal(value, `pii:${id}:${field}`) : null)
+  const openPii = (id: string, field: string, value: string | null) => (value ? sealer.open(value, `pii:${id}:${field}`) : undefined)
   const toRecord = (row: Row | undefined): UserRecord | undefined => row && {
     id: row.id, username: row.username, passwordHash: row.password_hash, roles: JSON.parse(row.roles) as string[],
-    ...(row.display_name ? { displayName: row.display_name } : {}), ...(row.email ? { email: row.email } : {}),
+    ...(row.display_name ? { displayName: openPii(row.id, 'display_name', row.display_name) } : {}),
+    ...(row.email ? { email: openPii(row.id, 'email', row.email) } : {}),
     mfaRequired: row.mfa_required === 1, totpEnrolled: row.totp_secret !== null, disabled: row.disabled === 1,
     createdAt: row.created_at, totpLastStep: row.totp_last_step,
   }
@@ -61,7 +65,7 @@ export function createUserStore(db: Database, options: { sealer: Sealer; clock: 
       const now = clock.now()
       db.prepare(`INSERT INTO users (id, username, password_hash, roles, display_name, email, totp_secret, mfa_required, created_at, updated_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, user.username, user.passwordHash, JSON.stringify(user.roles),
-        user.displayName ?? null, user.email ?? null, user.totpSecret ? sealer.seal(user.totpSecret, `totp:${id}`) : null,
+        sealPii(id, 'display_name', user.displayName), sealPii(id, 'email', user.email), user.totpSecret ? sealer.seal(user.totpSecret, `totp:${id}`) : null,
         user.mfaRequired || user.roles.includes('admin') ? 1 : 0, now, now)
       return publicUser(store.byId(id)!)
     },
@@ -73,7 +77,7 @@ export function createUserStore(db: Database, options: { sealer: Sealer; clock: 
       if (!current) return undefined
       const roles = patch.roles ?? current.roles
       db.prepare(`UPDATE users SET roles = ?, display_name = ?, email = ?, mfa_required = ?, disabled = ?, password_hash = ?, updated_at = ? WHERE id = ?`)
-        .run(JSON.stringify(roles), patch.displayName ?? current.displayName ?? null, patch.email ?? current.email ?? null,
+        .run(JSON.stringify(roles), sealPii(id, 'display_name', patch.displayName ?? current.displayName), sealPii(id, 'email', patch.email ?? current.email),
           (patch.mfaRequired ?? current.mfaRequired) || roles.includes('admin') ? 1 : 0, (patch.disabled ?? current.disabled) ? 1 : 0,
           patch.passwordHash ?? current.passwordHash, clock.now(), id)
       return publicUser(store.byId(id)!)
