@@ -109,7 +109,7 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
       ? createAuditEmitter({
         url: bootstrap.peers.audit.url, dispatcher: peer('audit').dispatcher,
         spoolPath: join(paths.componentDir(bootstrap.component), 'audit-spool.jsonl'),
-        component: bootstrap.component, log,
+        component: bootstrap.component, log, metrics,
       })
       : undefined
     const sink: AuditSink = audit ?? { emit: (e) => log.info({ audit: e }, 'audit event (no audit service)'), flush: async () => {} }
