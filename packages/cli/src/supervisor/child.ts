@@ -2,6 +2,8 @@
 // token travels over it, never argv or env), its output prefixed line by
 // line, and a promise that settles when it says ready or dies trying.
 import { fork, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
 import type { BootstrapMessage, ComponentMessage } from '@bulwark/core'
 
@@ -12,10 +14,16 @@ export type ChildHandle = {
 }
 
 /** Environment a child inherits: ours minus anything that looks like a credential. */
-function childEnvironment(compileCacheDir: string | undefined): NodeJS.ProcessEnv {
+const STRIP_HOOK = fileURLToPath(new URL('./strip-cache-hook.mjs', import.meta.url))
+
+function childEnvironment(cacheDir: string | undefined): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
-  // V8 code cache shared by all children: later starts skip compiling every module again.
-  if (compileCacheDir && !process.env.NODE_COMPILE_CACHE) env.NODE_COMPILE_CACHE = compileCacheDir
+  if (cacheDir) {
+    // Machine-level caches shared by every child and every start: V8's compiled code,
+    // and type-stripped TypeScript (see strip-cache-hook.mjs). Neither holds a secret.
+    if (!process.env.NODE_COMPILE_CACHE) env.NODE_COMPILE_CACHE = join(cacheDir, 'v8')
+    env.BULWARK_STRIP_CACHE = join(cacheDir, 'stripped')
+  }
   for (const [key, value] of Object.entries(process.env)) {
     if (/(SECRET|PASSWORD|TOKEN|PRIVATE|CREDENTIAL)/i.test(key)) continue
     env[key] = value
@@ -23,9 +31,9 @@ function childEnvironment(compileCacheDir: string | undefined): NodeJS.ProcessEn
   return env
 }
 
-export function startChild(entry: string, bootstrap: BootstrapMessage, write: (line: string) => void, options: { readyTimeoutMs?: number; compileCacheDir?: string } = {}): ChildHandle {
+export function startChild(entry: string, bootstrap: BootstrapMessage, write: (line: string) => void, options: { readyTimeoutMs?: number; cacheDir?: string } = {}): ChildHandle {
   const readyTimeoutMs = options.readyTimeoutMs ?? 120_000
-  const child = fork(entry, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: childEnvironment(options.compileCacheDir), execArgv: [] })
+  const child = fork(entry, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: childEnvironment(options.cacheDir), execArgv: options.cacheDir ? ['--import', STRIP_HOOK] : [] })
   const prefix = `[${bootstrap.component}]`.padEnd(11)
   for (const stream of [child.stdout, child.stderr]) {
     if (!stream) continue

@@ -21,3 +21,8 @@ export function plannedComponents(config: PlatformConfig, demo: boolean): string
     return existsSync(entryPointOf(name))
   })
 }
+
+/** Code caches live with the installed code (node_modules/.cache), not in a home: every home reuses them. */
+export function codeCacheDir(): string {
+  return process.env.BULWARK_CODE_CACHE ?? join(REPO_ROOT, 'node_modules', '.cache', 'bulwark')
+}

@@ -1,11 +1,10 @@
 // `bulwark up`: starts the CA, then every other component with a fresh join
 // token each, waits until all are ready, restarts a crashed child with
 // backoff (and a new join token), and stops everything in reverse order.
-import { join } from 'node:path'
 import { componentUrl, gatewayUrl, serviceSpiffeId, type BootstrapMessage, type PlatformConfig } from '@bulwark/core'
 import type { CliContext } from '../context.ts'
 import { startChild, stopChild, type ChildHandle } from './child.ts'
-import { entryPointOf } from './components.ts'
+import { codeCacheDir, entryPointOf } from './components.ts'
 import { waitUntilServing } from './readiness.ts'
 import { writeRunState, type ComponentState, type RunState } from './state.ts'
 
@@ -58,7 +57,7 @@ export function createSupervisor(ctx: CliContext, config: PlatformConfig, names:
 
   async function launch(name: string): Promise<void> {
     const token = name === 'ca' ? undefined : await joinToken(serviceSpiffeId(config.trustDomain, name))
-    const handle = startChild(entryPointOf(name), bootstrapFor(name, token), options.write, { compileCacheDir: join(ctx.paths.runDir, 'compile-cache') })
+    const handle = startChild(entryPointOf(name), bootstrapFor(name, token), options.write, { cacheDir: codeCacheDir() })
     children.set(name, handle)
     const state = states.get(name)!
     state.pid = handle.process.pid ?? null
