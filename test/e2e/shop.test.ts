@@ -105,8 +105,13 @@ test('API3 broken object property level authorization: unknown fields are refuse
 test('API4 unrestricted resource consumption: page size capped, bodies limited', async () => {
   const big = await api('GET', '/api/catalog/products?limit=101')
   assert.equal(big.status, 400)
-  const huge = await api('PATCH', '/api/users/me', tokens.alice, JSON.stringify({ displayName: 'x'.repeat(2 * 1024 * 1024) }))
-  assert.ok(huge.status === 413 || huge.status === 400, `status ${huge.status}`)
+  // The gateway answers 413 and closes before reading the whole body; a client still uploading can
+  // see the reset instead of the answer, so a socket error is retried (the limit itself is the point).
+  let huge: Awaited<ReturnType<typeof api>> | undefined
+  for (let attempt = 0; attempt < 3 && !huge; attempt++) {
+    try { huge = await api('PATCH', '/api/users/me', tokens.alice, JSON.stringify({ displayName: 'x'.repeat(2 * 1024 * 1024) })) } catch { huge = undefined }
+  }
+  assert.ok(huge && (huge.status === 413 || huge.status === 400), `status ${huge?.status}`)
 })
 
 test('API5 broken function level authorization: customers cannot use admin functions', async () => {
@@ -157,6 +162,19 @@ test('incident quarantine cuts a service off, release brings it back', { timeout
   const deadline = Date.now() + 90_000
   while (Date.now() < deadline && (await pay()).status !== 201) await new Promise((resolve) => setTimeout(resolve, 500))
   assert.equal((await pay()).status, 201, 'payments serves again after release (it rejoined with a fresh certificate)')
+})
+
+test('DELETE /api/users/me crypto-shreds the profile and revokes the user\'s tokens', async () => {
+  assert.equal((await api('PATCH', '/api/users/me', tokens.alice, { email: 'alice.erase@example.test' })).status, 200)
+  const erased = await api('DELETE', '/api/users/me', tokens.alice)
+  assert.equal(erased.status, 200, JSON.stringify(erased.json))
+  assert.deepEqual(erased.json, { erased: true, tokensRevoked: true })
+  const since = Date.now()
+  let status = 200
+  while (Date.now() - since < 1500 && status !== 401) status = (await api('GET', '/api/orders', tokens.alice)).status
+  assert.equal(status, 401, 'her token is dead everywhere within a second or so')
+  const events = await system.cli(['audit', 'tail', '--json', '--type', 'subject.revoked'])
+  assert.match(events.stdout, /svc\/users/, 'the revocation is audited with the users service as actor')
 })
 
 test('npm run demo walks through the shop and every attack is refused', { timeout: 300_000 }, async () => {

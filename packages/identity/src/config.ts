@@ -19,7 +19,7 @@ export const IdentityConfigSchema = Type.Object({
   }),
   /** Caller service -> services whose SPIFFE ID it may request as a token-exchange audience. */
   exchange: Type.Record(Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$' }), Type.Array(Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$' })), {
-    default: { gateway: ['users', 'catalog', 'orders', 'payments', 'identity'], orders: ['payments'] },
+    default: { gateway: ['users', 'catalog', 'orders', 'payments', 'identity'], orders: ['payments'], users: ['identity'] },
   }),
   lockout: Type.Object({
     /** Failures inside the window that trigger the temporary lockout. */

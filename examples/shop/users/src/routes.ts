@@ -72,7 +72,7 @@ export function registerUsersRoutes(app: SecureService & FastifyInstance, deps: 
     if (deps.revokeTokensOnErase) {
       // Identity's admin API decides whether the users service may do this (see README).
       try {
-        const res = await app.callService('identity', { method: 'POST', path: `/admin/v1/subjects/${encodeURIComponent(id)}/revoke`, requestId: String(request.id) })
+        const res = await app.callService('identity', { method: 'POST', path: `/admin/v1/subjects/${encodeURIComponent(id)}/revoke`, requestId: String(request.id), subjectToken: request.accessToken })
         tokensRevoked = res.status >= 200 && res.status < 300
       } catch (error) {
         request.log.warn({ err: (error as Error).message }, 'token revocation on erase failed')

@@ -2,6 +2,7 @@
 // rest is for the operator (`spiffe://<td>/operator/*`), except locking a
 // user, which the audit service's detectors may also do.
 import { Type } from '@sinclair/typebox'
+import { createLocalJWKSet, jwtVerify } from 'jose'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { CoreErrors, requirePeer, parseSpiffeId } from '@bulwark/core'
 import { isProxied } from '../http/forwarded.ts'
@@ -74,15 +75,39 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext):
     return ctx.revocations.after(after)
   })
 
+  const usersService = `spiffe://${td}/svc/users`
+  /**
+   * Self-service erasure: the users service may revoke exactly the subject whose own token it
+   * presents, exchanged for identity's audience with users in the `act` chain. Anything else is
+   * the operator's.
+   */
+  async function checkErasureCaller(request: FastifyRequest, subjectId: string | undefined): Promise<void> {
+    const header = request.headers.authorization
+    const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : undefined
+    if (!token || !subjectId) throw CoreErrors.forbidden('the users service may revoke only the subject whose token it presents')
+    const publicKeys = ctx.keys.jwks().map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub }) => pub)
+    let payload
+    try {
+      ({ payload } = await jwtVerify(token, createLocalJWKSet({ keys: publicKeys as never }), {
+        issuer: ctx.issuer, audience: `spiffe://${td}/svc/identity`, typ: 'at+jwt', requiredClaims: ['sub', 'exp'],
+      }))
+    } catch {
+      throw CoreErrors.forbidden('the presented token is not valid for identity')
+    }
+    const act = payload.act as { sub?: string } | undefined
+    if (payload.sub !== subjectId || act?.sub !== usersService) throw CoreErrors.forbidden('the presented token is not the subject\'s own, exchanged by the users service')
+  }
+
   app.post('/admin/v1/subjects/:id/revoke', { schema: { params: Params } }, async (request) => {
-    operator(request)
+    const peer = requirePeer(request, (spiffeId) => isOperator(spiffeId) || spiffeId === usersService)
     const { id } = request.params as { id: string }
+    if (peer.spiffeId === usersService) await checkErasureCaller(request, ctx.users.byId(id)?.id)
     const user = ctx.users.byId(id) ?? ctx.users.byUsername(id.toLowerCase())
     const client = user ? undefined : await ctx.clients.providerMetadata(id)
     if (!user && !client) throw IdentityErrors.subjectNotFound(`no user or client \`${id.slice(0, 64)}\``)
     const subject = user ? { kind: 'user' as const, id: user.id } : { kind: 'client' as const, id }
     const removed = await ctx.revokeSubject(subject)
-    emit(ctx, { type: 'subject.revoked', actor: actorOf(request), action: 'subject.revoke', outcome: 'success', resource: `${subject.kind}:${subject.id}`, requestId: String(request.id), details: { removedRecords: removed } })
+    emit(ctx, { type: 'subject.revoked', actor: peer.spiffeId === usersService ? { kind: 'service', spiffeId: usersService } : actorOf(request), action: 'subject.revoke', outcome: 'success', resource: `${subject.kind}:${subject.id}`, requestId: String(request.id), details: { removedRecords: removed } })
     return { subject: subject.id, kind: subject.kind, removedRecords: removed, revokedAt: new Date(ctx.clock.now()).toISOString() }
   })
 
