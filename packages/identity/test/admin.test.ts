@@ -180,3 +180,17 @@ test('a user\'s email and display name are sealed at rest and readable through t
   const stored = Buffer.concat([h.dbPath, `${h.dbPath}-wal`].map((p) => { try { return readFileSync(p) } catch { return Buffer.alloc(0) } })).toString('latin1')
   for (const pii of ['gwen.private@example.test', 'gwen.new@example.test', 'Gwendolyn Quux']) assert.ok(!stored.includes(pii), `${pii} is in the database file`)
 })
+
+test('the users service may revoke a subject only with that subject\'s own exchanged token', async () => {
+  const users = await h.workloadFetch('users')
+  const alice = h.identity.context.users.byUsername('alice') ?? h.identity.context.users.list()[0]!
+  const revoke = (headers: Record<string, string> = {}) => users(`${h.url}/admin/v1/subjects/${alice.id}/revoke`, { method: 'POST', headers })
+  const bare = await revoke()
+  assert.equal(bare.status, 403, 'no token: refused')
+  const job = await ccToken()
+  const wrong = await revoke({ authorization: `Bearer ${job}` })
+  assert.equal(wrong.status, 403, 'a token that is not alice\'s, for another audience: refused')
+  const orders = await h.workloadFetch('orders')
+  assert.equal((await orders(`${h.url}/admin/v1/subjects/${alice.id}/revoke`, { method: 'POST' })).status, 403, 'any other service: refused')
+  assert.ok(!h.audit.events.some((e) => e.type === 'subject.revoked' && e.resource === `user:${alice.id}`), 'nothing was revoked')
+})
