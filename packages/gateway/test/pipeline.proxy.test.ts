@@ -65,10 +65,8 @@ test('retries idempotent requests on connection failures only; never POST', asyn
     const get = makeCtx({ route: routeOf({}) })
     assert.equal(await outcome(() => stage.run(makeReq({ method: 'GET' }), get)), 'ok')
     assert.equal(get.upstream?.statusCode, 200)
-    get.upstream?.body.resume()
     const post = makeCtx({ route: routeOf({ methods: ['POST'] }) })
     const code = await outcome(() => stage.run(makeReq({ method: 'POST' }), post))
-    if (code === 'ok') post.upstream?.body.resume()
     assert.equal(code, 'BW_GATEWAY_UPSTREAM_FAILED')
   } finally {
     await dispatcher.destroy()

@@ -10,6 +10,7 @@ import { type Dispatcher } from 'undici'
 import type { Clock } from '@bulwark/core'
 import { GatewayErrors } from '../errors.ts'
 import { isInternalPath } from '../path.ts'
+import { sendUpstream } from '../upstream-request.ts'
 import { createCircuitBreaker, type CircuitBreaker } from '../circuit-breaker.ts'
 import type { Stage, RequestContext, GatewayRequest } from './types.ts'
 
@@ -41,6 +42,8 @@ const DROP_RESPONSE = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade',
   'x-powered-by', 'server', 'http2-settings',
 ])
+/** Answers up to this size (of known length) are buffered and sent in one write; larger ones stream. */
+const BUFFER_LIMIT = 256 * 1024
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CLOSED'])
 
@@ -99,11 +102,11 @@ export function createProxyStage(options: ProxyOptions): Stage & { breaker(name:
       const attempts = IDEMPOTENT.has(req.method) ? options.retries + 1 : 1
       for (let attempt = 1; ; attempt++) {
         try {
-          const response = await peer.dispatcher.request({
+          const response = await sendUpstream(peer.dispatcher, {
             origin: peer.url, path: req.query ? `${path}?${req.query}` : path, method: req.method as Dispatcher.HttpMethod,
             headers, body: req.body && req.body.length > 0 ? req.body : undefined,
             headersTimeout: route.timeoutMs ?? options.headersTimeoutMs, bodyTimeout: options.bodyTimeoutMs,
-          })
+          }, BUFFER_LIMIT)
           if (response.statusCode === 502 || response.statusCode === 503) circuit.failure()
           else circuit.success()
           ctx.upstream = { statusCode: response.statusCode, headers: responseHeaders(response.headers), body: response.body }

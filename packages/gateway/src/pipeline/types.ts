@@ -1,7 +1,7 @@
 // The shape every pipeline stage shares (oathkeeper's handlers, oidc-provider's
 // middleware table): a name for metrics and audit, and one `run` that throws a
 // BulwarkError to stop the request.
-import type { Readable } from 'node:stream'
+import type { UpstreamAnswer } from '../upstream-request.ts'
 import type { Logger } from '@bulwark/core'
 import type { CompiledRoute } from '../routes.ts'
 
@@ -48,7 +48,7 @@ export type RequestContext = {
   /** Parsed JSON body, when the route validated one. */
   json?: unknown
   /** Set by the proxy stage. */
-  upstream?: { statusCode: number; headers: Record<string, string | string[]>; body: Readable & { arrayBuffer(): Promise<ArrayBuffer> } }
+  upstream?: UpstreamAnswer
 }
 
 export type Stage = {
