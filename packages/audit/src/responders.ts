@@ -1,6 +1,7 @@
 // Outbound calls a detection may make: an account lock at identity
 // (POST /admin/v1/users/{id}/lock, allowed for svc/audit) and a webhook.
-import { request, type Dispatcher } from 'undici'
+import { request } from '@bulwark/core'
+import type { Dispatcher } from 'undici'
 
 export type LockAccount = (user: string, seconds: number, reason: string) => Promise<void>
 

@@ -3,7 +3,7 @@
 // by `bulwark init` (library calls) and by the CA process.
 import { existsSync, readFileSync } from 'node:fs'
 import { X509Certificate as NodeX509 } from 'node:crypto'
-import { operatorSpiffeId, writeFileAtomic, writeSecretFile, type HomePaths } from '@bulwark/core'
+import { operatorSpiffeId, writeFileAtomic, writeSecretFile, type HomePaths } from '@bulwark/core/base'
 import {
   createCaCertificate, createLeafCertificate, exportPrivateKeyPem, generateKeyPair, importSigningKey, newSerial, x509,
 } from './x509.ts'

@@ -3,7 +3,8 @@
 // SVID and check the server's SPIFFE ID instead of a hostname. TLS 1.3 only.
 import tls, { type TLSSocket, type PeerCertificate } from 'node:tls'
 import type { Server as HttpsServer } from 'node:https'
-import { Agent, buildConnector } from 'undici'
+import type { buildConnector as Connector } from 'undici'
+import { Agent, buildConnector } from './http-client.ts'
 import { spiffeIdOfCertificate } from './spiffe.ts'
 import type { Svid, SvidSource } from './svid.ts'
 
@@ -124,7 +125,7 @@ export type MtlsAgentOptions = {
  */
 export function createMtlsAgent(source: SvidSource, options: MtlsAgentOptions): Agent {
   const revocation = options.revocation ?? NO_REVOCATIONS
-  const connect: buildConnector.connector = (opts, callback) => {
+  const connect: Connector.connector = (opts, callback) => {
     const svid = source.current()
     const target = { hostname: opts.hostname, port: opts.port }
     const connector = buildConnector({
@@ -139,7 +140,7 @@ export function createMtlsAgent(source: SvidSource, options: MtlsAgentOptions): 
         if (!options.verifyPeer(spiffeId, target)) return new Error(`server \`${spiffeId}\` is not the expected peer`)
         return undefined
       },
-    } as buildConnector.BuildOptions)
+    } as Connector.BuildOptions)
     return connector(opts, callback)
   }
   return new Agent({

@@ -1,7 +1,8 @@
 // `GET /healthz` at the edge is 200 only once every enabled component is ready:
 // each peer's `/readyz` is polled over mTLS in the background, so a health
 // probe never waits on (or amplifies load to) the components.
-import { request, type Dispatcher } from 'undici'
+import { request } from '@bulwark/core'
+import type { Dispatcher } from 'undici'
 import type { Logger } from '@bulwark/core'
 
 export type PeerHealth = { readonly ready: boolean; status(): Record<string, boolean>; stop(): void }

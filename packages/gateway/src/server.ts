@@ -6,7 +6,7 @@ import { createServiceServer, loadConfig, systemClock, type AuditSink, type Auth
 import { GatewayConfigSchema, type GatewayConfig } from './config.ts'
 import { compileRoutes, type RouteTable } from './routes.ts'
 import { createMemoryRateLimitStore, type RateLimitStore } from './rate-limit-store.ts'
-import { createKeySet, type KeySet } from './key-set.ts'
+import { createKeySet, type KeySet } from '@bulwark/sdk/service'
 import { createRevocationList, type RevocationList } from './feeds/revocations.ts'
 import { createBlockList, type BlockList } from './feeds/blocks.ts'
 import { startLongPoll, type LongPoll } from './feeds/long-poll.ts'

@@ -5,7 +5,7 @@ import { SignJWT, exportJWK, generateKeyPair, type JWK, type JWTPayload } from '
 import { createManualClock, createSilentLogger } from '@bulwark/core'
 import { createTestCa } from '@bulwark/testkit'
 import { createAuthenticateStage } from '../src/pipeline/authenticate.ts'
-import { createKeySet } from '../src/key-set.ts'
+import { createKeySet } from '@bulwark/sdk/service'
 import { createRevocationList } from '../src/feeds/revocations.ts'
 import { makeCtx, makeReq, outcome, routeOf } from './helpers-unit.ts'
 

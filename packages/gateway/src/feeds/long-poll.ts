@@ -2,7 +2,7 @@
 // `{seq, entries}`) over the peer's mTLS dispatcher: identity's revocations and
 // audit's blocks. Reconnects with capped backoff; never throws to its caller.
 import type { Dispatcher } from 'undici'
-import { request } from 'undici'
+import { request } from '@bulwark/core'
 import type { Logger } from '@bulwark/core'
 
 export type FeedEntry = Record<string, unknown> & { seq?: number }

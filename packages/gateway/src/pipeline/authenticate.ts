@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto'
 import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose'
 import type { Clock } from '@bulwark/core'
 import { GatewayErrors } from '../errors.ts'
-import { KeysUnavailableError, type KeySet } from '../key-set.ts'
+import { KeysUnavailableError, type KeySet } from '@bulwark/sdk/service'
 import type { RevocationList } from '../feeds/revocations.ts'
 import type { GatewayRequest, Principal, Stage } from './types.ts'
 

@@ -4,7 +4,8 @@
 // short-lived token whose audience is the one upstream's SPIFFE ID. Cached
 // until shortly before it expires. The caller's token itself never travels on.
 import { createHash } from 'node:crypto'
-import { request, type Dispatcher } from 'undici'
+import { request } from '@bulwark/core'
+import type { Dispatcher } from 'undici'
 import type { Clock } from '@bulwark/core'
 import { GatewayErrors } from '../errors.ts'
 import type { Stage } from './types.ts'

@@ -3,8 +3,8 @@
 // a local fsynced file while the service is unreachable, and drains the spool
 // (oldest first) once it answers again. Event ids make every retry idempotent.
 import { randomUUID } from 'node:crypto'
-import { request, type Dispatcher } from 'undici'
-import { AuditEventSchema, checkSchema, systemClock, type AuditEvent, type AuditSink, type Clock, type Logger, type Metrics } from '@bulwark/core'
+import type { Dispatcher } from 'undici'
+import { request, AuditEventSchema, checkSchema, systemClock, type AuditEvent, type AuditSink, type Clock, type Logger, type Metrics } from '@bulwark/core'
 import { createSpool } from './spool.ts'
 
 export type AuditEmitterOptions = {

@@ -1,8 +1,8 @@
 // The enforcement point's side of distribution: pull the active set from the
 // policy service (ETag + long-poll), evaluate in-process, and keep serving on
 // the last good set while the service is down. Decisions stay synchronous.
-import { request as undiciRequest, type Dispatcher } from 'undici'
-import { Gauge, type AuthzDecision, type AuthzRequest, type Authorizer, type Clock, type Logger, type Metrics } from '@bulwark/core'
+import type { Dispatcher } from 'undici'
+import { request as undiciRequest, Gauge, type AuthzDecision, type AuthzRequest, type Authorizer, type Clock, type Logger, type Metrics } from '@bulwark/core'
 import { createCedarAuthorizer, type CedarAuthorizer } from './cedar-authorizer.ts'
 import { createDecisionRecorder, type DecisionRecorder } from './decision-recorder.ts'
 import { createShadowAuthorizer, type ShadowAuthorizer } from './shadow.ts'

@@ -1,7 +1,8 @@
 // Sampled decisions sent to the policy service's decision log, which the
 // dry-run replays candidate sets over. Bounded queue, batched, best effort:
 // recording never blocks or fails a request.
-import { request as undiciRequest, type Dispatcher } from 'undici'
+import { request as undiciRequest } from '@bulwark/core'
+import type { Dispatcher } from 'undici'
 import type { AuthzDecision, AuthzRequest, Logger } from '@bulwark/core'
 
 export type DecisionRecord = {

@@ -7,6 +7,7 @@ export { createServiceClient, type CallOptions, type CallResult, type ServiceCli
 export { createTokenExchange, type TokenExchange, type TokenExchangeOptions } from './token-exchange.ts'
 export { createTokenVerifier, type TokenVerifier, type TokenVerifierOptions } from './token-verifier.ts'
 export { createJwksResolver, type JwksOptions } from './jwks.ts'
+export { createKeySet, KeysUnavailableError, type KeySet, type KeySetOptions } from './key-set.ts'
 export { createRevocationFeed, type RevocationFeed, type RevocationEntry } from './revocation-feed.ts'
 export { createValidatorCompiler } from './validation.ts'
 export { principalEntity, requestContext, ANONYMOUS } from './authorize.ts'

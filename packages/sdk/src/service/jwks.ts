@@ -1,8 +1,10 @@
 // The identity provider's signing keys, fetched over mTLS from identity's
-// internal `/oauth2/jwks` (never from the public URL) and cached by jose:
+// internal `/oauth2/jwks` (never from the public URL) and kept in a key set:
 // an unknown `kid` refetches, at most once per cooldown.
-import { createRemoteJWKSet, customFetch, type JWTVerifyGetKey } from 'jose'
-import { fetch, type Dispatcher } from 'undici'
+import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose'
+import type { Dispatcher } from 'undici'
+import { request, systemClock, type Logger } from '@bulwark/core'
+import { createKeySet } from './key-set.ts'
 
 export type JwksOptions = {
   url: string
@@ -11,14 +13,24 @@ export type JwksOptions = {
   cooldownMs?: number
   cacheMaxAgeMs?: number
   timeoutMs?: number
+  log?: Pick<Logger, 'warn'>
 }
 
 export function createJwksResolver(options: JwksOptions): JWTVerifyGetKey {
-  const dispatcher = options.dispatcher
-  return createRemoteJWKSet(new URL(options.url), {
-    cooldownDuration: options.cooldownMs ?? 10_000,
-    cacheMaxAge: options.cacheMaxAgeMs ?? 300_000,
-    timeoutDuration: options.timeoutMs ?? 5_000,
-    [customFetch]: (url, init) => fetch(url, { ...(init as object), dispatcher }) as unknown as Promise<Response>,
+  const timeout = options.timeoutMs ?? 5_000
+  const keys = createKeySet({
+    clock: systemClock,
+    log: (options.log ?? { warn: () => {} }) as Logger,
+    refetchIntervalMs: options.cooldownMs ?? 10_000,
+    maxAgeMs: options.cacheMaxAgeMs ?? 300_000,
+    async fetchJwks() {
+      const res = await request(options.url, { dispatcher: options.dispatcher, headersTimeout: timeout, bodyTimeout: timeout, headers: { accept: 'application/json' } })
+      if (res.statusCode !== 200) {
+        await res.body.dump()
+        throw new Error(`JWKS answered ${res.statusCode}`)
+      }
+      return await res.body.json() as JSONWebKeySet
+    },
   })
+  return keys.getKey
 }

@@ -3,7 +3,8 @@
 // subject or client was revoked at or after the token was issued.
 // Fail closed: until the first sync, and when the feed has been silent for
 // longer than `maxStalenessMs`, `check` throws 503.
-import { request, type Dispatcher } from 'undici'
+import { request } from '@bulwark/core'
+import type { Dispatcher } from 'undici'
 import type { Clock, Logger } from '@bulwark/core'
 import { ServiceErrors } from './errors.ts'
 

@@ -78,7 +78,7 @@ export async function createSecureService(rt: ComponentRuntime, options: SecureS
       rt.health.addCheck('revocations', () => feed.healthy())
     }
     verifier = createTokenVerifier({
-      keys: createJwksResolver({ url: `${identity.url}/oauth2/jwks`, dispatcher: identity.dispatcher }),
+      keys: createJwksResolver({ url: `${identity.url}/oauth2/jwks`, dispatcher: identity.dispatcher, log: rt.log }),
       issuer: rt.bootstrap.publicUrl, audience: rt.bootstrap.spiffeId, clock: rt.clock, revocations,
     })
   }

@@ -1,7 +1,7 @@
 // Calls another service the zero-trust way: mTLS with this workload's SVID to
 // a server that must present the target's SPIFFE ID, and a token exchanged
 // for one addressed to that target alone (never the caller's own token).
-import { request } from 'undici'
+import { request } from '@bulwark/core'
 import type { ComponentRuntime } from '../runtime/index.ts'
 import { ServiceErrors } from './errors.ts'
 import { createTokenExchange, type TokenExchange } from './token-exchange.ts'

@@ -4,7 +4,8 @@
 // target's SPIFFE ID, and caches the result until shortly before it expires.
 // The subject token is only ever a cache key through its SHA-256.
 import { createHash } from 'node:crypto'
-import { request, type Dispatcher } from 'undici'
+import { request } from '@bulwark/core'
+import type { Dispatcher } from 'undici'
 import type { Clock } from '@bulwark/core'
 import { ServiceErrors } from './errors.ts'
 

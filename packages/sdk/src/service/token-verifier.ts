@@ -5,6 +5,7 @@
 // feed. The `act` chain's newest actor must be the mTLS peer (RFC 8693 §4.1),
 // so a token lifted from one workload cannot be replayed by another.
 import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import { KeysUnavailableError } from './key-set.ts'
 import { serviceNameOf, type Clock } from '@bulwark/core'
 import { ServiceErrors } from './errors.ts'
 import type { RevocationFeed } from './revocation-feed.ts'
@@ -55,7 +56,7 @@ function mapJoseError(error: unknown): Error {
     if (error.claim === 'typ') return ServiceErrors.tokenType()
     return ServiceErrors.tokenInvalid(`access token claim \`${error.claim}\` is not acceptable`)
   }
-  if (error instanceof joseErrors.JWKSTimeout || (error instanceof Error && /fetch|ECONN|socket/i.test(error.message) && !(error instanceof joseErrors.JOSEError))) {
+  if (error instanceof KeysUnavailableError || error instanceof joseErrors.JWKSTimeout) {
     return ServiceErrors.keysUnavailable(undefined, { cause: error })
   }
   return ServiceErrors.tokenInvalid(undefined, { cause: error })

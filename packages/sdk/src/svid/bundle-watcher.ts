@@ -1,8 +1,8 @@
 // Keeps a process's view of revocation and quarantine current by long-polling
 // the CA's bundle (`GET /v1/bundle?wait=&version=`) over mTLS. A changed root
 // set is pushed into the SVID source so servers and agents trust it.
-import { request, type Agent } from 'undici'
-import { createMtlsAgent, expectSpiffeId, type Logger, type MutableSvidSource } from '@bulwark/core'
+import type { Agent } from 'undici'
+import { request, createMtlsAgent, expectSpiffeId, type Logger, type MutableSvidSource } from '@bulwark/core'
 import { readCaAnswer } from './obtain.ts'
 import { caSpiffeIdFor } from './response.ts'
 

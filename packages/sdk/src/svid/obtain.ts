@@ -2,8 +2,7 @@
 // server-authenticated only (we have no certificate yet); the CA must chain
 // to the root we were given AND present the CA's SPIFFE ID.
 import type { PeerCertificate } from 'node:tls'
-import { Agent, request } from 'undici'
-import { parseSpiffeId, spiffeIdOfCertificate, type Svid } from '@bulwark/core'
+import { Agent, request, parseSpiffeId, spiffeIdOfCertificate, type Svid } from '@bulwark/core'
 import { createKeyAndCsr } from './csr.ts'
 import { caSpiffeIdFor, svidFromResponse } from './response.ts'
 

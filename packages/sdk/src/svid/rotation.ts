@@ -2,8 +2,7 @@
 // caller is the same SPIFFE ID and neither revoked nor quarantined). Failures
 // retry with capped exponential backoff; the old SVID stays in use meanwhile.
 import { X509Certificate } from 'node:crypto'
-import { request } from 'undici'
-import { createMtlsAgent, expectSpiffeId, systemClock, type Clock, type Logger, type MutableSvidSource, type Svid, type SvidSource } from '@bulwark/core'
+import { request, createMtlsAgent, expectSpiffeId, systemClock, type Clock, type Logger, type MutableSvidSource, type Svid, type SvidSource } from '@bulwark/core'
 import { createKeyAndCsr } from './csr.ts'
 import { readCaAnswer } from './obtain.ts'
 import { caSpiffeIdFor, svidFromResponse } from './response.ts'

@@ -8,7 +8,8 @@
 // const email = await vault.transit.decryptText('shop-pii', ct)
 // const secrets = await vault.watch(['shop/users/db'], { onChange: (path) => reconnect(path) })
 // secrets.get('shop/users/db')?.data.password
-import { request, type Dispatcher } from 'undici'
+import { request } from '@bulwark/core'
+import type { Dispatcher } from 'undici'
 import { VaultError } from './errors.ts'
 import { startWatcher, type SecretsWatcher, type WatchOptions } from './watcher.ts'
 import { toSecret, type Secret } from './secret.ts'

@@ -1,7 +1,9 @@
 // The issuer's signing keys (JWKS), fetched from identity over mTLS and kept
 // locally. A token naming an unknown `kid` triggers at most one refetch per
-// interval, so random kids cannot make the gateway flood identity; a failed
+// interval, so random kids cannot make a verifier flood identity; a failed
 // refresh keeps the keys we have (RFC 7517 sets; rotation by publishing first).
+// Used by the gateway and by every service (jwks.ts), instead of jose's remote
+// set, which would also load Node's fetch (~17 MB per process) for one GET.
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose'
 import type { Clock, Logger } from '@bulwark/core'
 
