@@ -74,7 +74,7 @@ const [ports] = await once(upstream, 'message') as [{ http: number; https: numbe
 // The gateway, in its own process.
 // BENCH_PROFILE=<dir>: the gateway writes a V8 CPU profile there when the run ends.
 const profileDir = process.env.BENCH_PROFILE
-const gateway = fork(new URL('./gateway-process.ts', import.meta.url), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [] })
+const gateway = fork(new URL('./gateway-process.ts', import.meta.url), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...(process.env.BENCH_GATEWAY_FLAGS ?? '').split(' ').filter(Boolean), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])] })
 gateway.send({
   svid: await ca.issue('gateway', { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] }), publicUrl, port: gatewayPort,
   identity: { url: identityUrl, spiffeId: `spiffe://${td}/svc/identity` }, orders: { url: `https://127.0.0.1:${ports.https}`, spiffeId: `spiffe://${td}/svc/orders` },

@@ -2,11 +2,8 @@
 // output helpers, and an mTLS caller that speaks to a running component with
 // the operator's certificate and checks that component's SPIFFE ID.
 import { readFileSync, existsSync } from 'node:fs'
-import { Agent, request } from 'undici'
-import {
-  createSvidSource, createMtlsAgent, describeCertificate, homePaths, loadConfig, operatorSpiffeId,
-  PlatformConfigSchema, componentUrl, serviceSpiffeId, type HomePaths, type PlatformConfig,
-} from '@bulwark/core'
+import { Agent, request, createSvidSource, createMtlsAgent, describeCertificate, homePaths, loadConfig, operatorSpiffeId,
+  PlatformConfigSchema, componentUrl, serviceSpiffeId, type HomePaths, type PlatformConfig } from '@bulwark/core/base'
 
 export class CliError extends Error {
   readonly exitCode: number

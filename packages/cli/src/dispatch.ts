@@ -1,7 +1,7 @@
 // The `bulwark` command: global options, then one module per command.
 // (src/main.ts is the executable; this module only dispatches.)
 import { resolve } from 'node:path'
-import { resolveHome } from '@bulwark/core'
+import { resolveHome } from '@bulwark/core/base'
 import { CliError, createCliContext } from './context.ts'
 import { UsageError } from './args.ts'
 

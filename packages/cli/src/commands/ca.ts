@@ -4,8 +4,8 @@
 // the CSR goes to the CA, over mTLS with the operator certificate.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { issueOperatorCertificate } from '@bulwark/ca'
-import { describeCertificate, serviceSpiffeId, writeFileAtomic, writeSecretFile } from '@bulwark/core'
+import { issueOperatorCertificate } from '@bulwark/ca/material'
+import { describeCertificate, serviceSpiffeId, writeFileAtomic, writeSecretFile } from '@bulwark/core/base'
 import { createKeyAndCsr, svidFromResponse } from '@bulwark/sdk/svid'
 import { intFlag, parseArgs, UsageError } from '../args.ts'
 import type { CliContext } from '../context.ts'

@@ -2,7 +2,7 @@
 // is itself written to the audit log (component `cli`, the operator as actor),
 // whether it worked or not; a failure to record it fails the command.
 import { randomUUID } from 'node:crypto'
-import { operatorSpiffeId } from '@bulwark/core'
+import { operatorSpiffeId } from '@bulwark/core/base'
 import { parseArgs, UsageError } from '../args.ts'
 import { CliError, type CliContext } from '../context.ts'
 

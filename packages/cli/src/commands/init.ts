@@ -3,8 +3,8 @@
 // overwrite an existing home without --force.
 import { existsSync, mkdirSync, rmSync, chmodSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { initCaMaterial, issueOperatorCertificate } from '@bulwark/ca'
-import { defaultPlatformConfig, homePaths, writeFileAtomic, writeSecretFile } from '@bulwark/core'
+import { initCaMaterial, issueOperatorCertificate } from '@bulwark/ca/material'
+import { defaultPlatformConfig, homePaths, writeFileAtomic, writeSecretFile } from '@bulwark/core/base'
 import { intFlag, parseArgs, UsageError } from '../args.ts'
 import type { CliContext } from '../context.ts'
 

@@ -2,8 +2,7 @@
 // (the gateway over its public HTTPS) and prints the contract's shape:
 // {"ready","gateway","issuer","components":[{"name","url","spiffeId","healthy","pid"}]}
 import { readFileSync } from 'node:fs'
-import { Agent, request } from 'undici'
-import { componentUrl, gatewayUrl, serviceSpiffeId } from '@bulwark/core'
+import { Agent, request, componentUrl, gatewayUrl, serviceSpiffeId } from '@bulwark/core/base'
 import { parseArgs, UsageError } from '../args.ts'
 import type { CliContext } from '../context.ts'
 import { plannedComponents } from '../supervisor/components.ts'

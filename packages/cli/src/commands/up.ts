@@ -2,10 +2,9 @@
 // first run, starts every component, prints the gateway URL, and shuts down
 // cleanly on SIGINT/SIGTERM.
 import { existsSync } from 'node:fs'
-import { gatewayUrl } from '@bulwark/core'
+import { gatewayUrl } from '@bulwark/core/base'
 import { intFlag, parseArgs, UsageError } from '../args.ts'
 import type { CliContext } from '../context.ts'
-import { initHome } from './init.ts'
 import { plannedComponents } from '../supervisor/components.ts'
 import { isProcessAlive, readRunState } from '../supervisor/state.ts'
 import { createSupervisor } from '../supervisor/supervisor.ts'
@@ -20,6 +19,8 @@ export async function run(args: string[], ctx: CliContext): Promise<number> {
   const demo = flags.demo === true
   const port = intFlag(flags, 'port', 1, 65535)
   if (!existsSync(ctx.paths.config)) {
+    // Loaded only when needed: key generation pulls in the X.509 toolkit, which the running supervisor never uses.
+    const { initHome } = await import('./init.ts')
     await initHome(ctx.home, { gatewayPort: port })
     ctx.out(`created Bulwark home at ${ctx.home}`)
   }

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { COMPONENT_ORDER, SHOP_COMPONENTS, type PlatformConfig } from '@bulwark/core'
+import { COMPONENT_ORDER, SHOP_COMPONENTS, type PlatformConfig } from '@bulwark/core/base'
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..')
 

@@ -2,8 +2,7 @@
 // /readyz (policy pulled, revocation feed synced, …) is 200, and the gateway's
 // /healthz (which aggregates its peers) is 200.
 import { readFileSync } from 'node:fs'
-import { Agent, request } from 'undici'
-import { componentUrl, type PlatformConfig } from '@bulwark/core'
+import { Agent, request, componentUrl, type PlatformConfig } from '@bulwark/core/base'
 import type { CliContext } from '../context.ts'
 
 async function poll(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {

@@ -1,7 +1,7 @@
 // `.bulwark/run/state.json`: what the supervisor is running right now, read by
 // `bulwark status`. Written atomically; holds no secrets.
 import { readFileSync } from 'node:fs'
-import { writeFileAtomic } from '@bulwark/core'
+import { writeFileAtomic } from '@bulwark/core/base'
 
 export type ComponentState = { name: string; url: string; spiffeId: string; pid: number | null; restarts: number; state: 'starting' | 'ready' | 'restarting' | 'stopped' }
 export type RunState = { supervisorPid: number; startedAt: string; demo: boolean; gateway: string; components: ComponentState[] }

@@ -1,7 +1,7 @@
 // `bulwark up`: starts the CA, then every other component with a fresh join
 // token each, waits until all are ready, restarts a crashed child with
 // backoff (and a new join token), and stops everything in reverse order.
-import { componentUrl, gatewayUrl, serviceSpiffeId, type BootstrapMessage, type PlatformConfig } from '@bulwark/core'
+import { componentUrl, gatewayUrl, serviceSpiffeId, type BootstrapMessage, type PlatformConfig } from '@bulwark/core/base'
 import type { CliContext } from '../context.ts'
 import { startChild, stopChild, type ChildHandle } from './child.ts'
 import { codeCacheDir, entryPointOf } from './components.ts'
