@@ -52,10 +52,17 @@ async function once(): Promise<{ coldStartMs: number; memory: Map<string, Memory
     await new Promise((r) => setTimeout(r, 20))
   }
   const coldStartMs = performance.now() - started
-  await new Promise((r) => setTimeout(r, 3000)) // let start-up garbage settle
+  await new Promise((r) => setTimeout(r, 4000)) // let start-up garbage settle
   const state = JSON.parse(readFileSync(`${home}/run/state.json`, 'utf8')) as { supervisorPid: number; components: Array<{ name: string; pid: number }> }
-  const memory = new Map<string, Memory>([['supervisor', memoryOf(state.supervisorPid)]])
-  for (const c of state.components) memory.set(c.name, memoryOf(c.pid))
+  // Four samples a second apart; the largest total counts (memory moves with each process's GC).
+  let memory = new Map<string, Memory>()
+  for (let sample = 0; sample < 4; sample++) {
+    if (sample > 0) await new Promise((r) => setTimeout(r, 1000))
+    const now = new Map<string, Memory>([['supervisor', memoryOf(state.supervisorPid)]])
+    for (const c of state.components) now.set(c.name, memoryOf(c.pid))
+    const pss = (m: Map<string, Memory>) => [...m.values()].reduce((a, b) => a + b.pss, 0)
+    if (pss(now) > pss(memory)) memory = now
+  }
   child.kill('SIGTERM')
   await new Promise((r) => child.on('exit', r))
   return { coldStartMs, memory }

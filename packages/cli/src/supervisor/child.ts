@@ -34,7 +34,7 @@ const MEMORY_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_
  */
 export const COMPONENT_V8_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1']
 
-function childEnvironment(cacheDir: string | undefined): NodeJS.ProcessEnv {
+export function childEnvironment(cacheDir: string | undefined): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...MEMORY_ENV }
   if (cacheDir) {
     // Machine-level caches shared by every child and every start: V8's compiled code,
@@ -49,9 +49,14 @@ function childEnvironment(cacheDir: string | undefined): NodeJS.ProcessEnv {
   return env
 }
 
+/** Node flags of a component process: the memory flags, and the TypeScript cache hook when caches are on. */
+export function childExecArgv(cacheDir: string | undefined): string[] {
+  return [...COMPONENT_V8_FLAGS, ...(cacheDir ? ['--import', STRIP_HOOK] : [])]
+}
+
 export function startChild(entry: string, bootstrap: BootstrapMessage, write: (line: string) => void, options: { readyTimeoutMs?: number; cacheDir?: string } = {}): ChildHandle {
   const readyTimeoutMs = options.readyTimeoutMs ?? 120_000
-  const child = fork(entry, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: childEnvironment(options.cacheDir), execArgv: [...COMPONENT_V8_FLAGS, ...(options.cacheDir ? ['--import', STRIP_HOOK] : [])] })
+  const child = fork(entry, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: childEnvironment(options.cacheDir), execArgv: childExecArgv(options.cacheDir) })
   const prefix = `[${bootstrap.component}]`.padEnd(11)
   for (const stream of [child.stdout, child.stderr]) {
     if (!stream) continue
