@@ -54,8 +54,8 @@ export const GatewayConfigSchema = Type.Object({
     anonymous: rate(100, 200),
     /** Per OAuth client_id. */
     client: rate(1000, 2000),
-    /** Per user (token subject). */
-    user: rate(500, 1000),
+    /** Per user (token subject). The default matches the per-client limit DESIGN.md sets, so it binds only when lowered. */
+    user: rate(1000, 2000),
   }, { additionalProperties: false, default: {} }),
   authn: Type.Object({
     /** Accepted `aud` values; default the public URL and the gateway's own SPIFFE ID (what identity issues). */
