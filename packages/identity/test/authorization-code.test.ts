@@ -42,6 +42,8 @@ test('a public PKCE client logs a user in and gets an RFC 9068 access token, an 
   assert.equal(at.aud, 'spiffe://bulwark.test/svc/gateway')
   assert.equal(at.client_id, 'shop-cli')
   assert.deepEqual(at.roles, ['customer'])
+  assert.deepEqual(at.amr, ['pwd'], 'how the user signed in (RFC 9068 §2.2.1)')
+  assert.equal(at.acr, undefined)
   assert.equal(typeof at.jti, 'string')
   assert.equal(at.exp! - at.iat!, 300)
   assert.deepEqual(String(at.scope).split(' ').sort(), ['orders:read'])
@@ -64,6 +66,7 @@ test('refresh tokens rotate, and reusing an old one revokes the whole family', a
   const first = tokens.refresh_token!
   const second = await client.refreshTokenGrant(rp, first)
   assert.ok(second.refresh_token && second.refresh_token !== first)
+  assert.deepEqual(decodeJwt(second.access_token).amr, ['pwd'], 'a refreshed access token keeps the sign-in method')
   const jti = String(decodeJwt(second.access_token).jti)
   await assert.rejects(client.refreshTokenGrant(rp, first), (e: client.ResponseBodyError) => e.error === 'invalid_grant')
   await assert.rejects(client.refreshTokenGrant(rp, second.refresh_token!), (e: client.ResponseBodyError) => e.error === 'invalid_grant')
@@ -75,7 +78,10 @@ test('refresh tokens rotate, and reusing an old one revokes the whole family', a
 
 test('an admin must pass TOTP, and a code cannot be replayed', async () => {
   const { tokens } = await login('admin', 'openid')
-  assert.deepEqual(decodeJwt(tokens.access_token).roles, ['admin'])
+  const at = decodeJwt(tokens.access_token)
+  assert.deepEqual(at.roles, ['admin'])
+  assert.deepEqual(at.amr, ['pwd', 'otp'], 'the second factor shows in the access token')
+  assert.equal(at.acr, 'urn:bulwark:mfa')
   assert.ok(h.audit.events.some((e) => e.type === 'mfa.succeeded'))
   // Same code again in a fresh login: refused as a replay.
   const rp = await h.rp('shop-cli')

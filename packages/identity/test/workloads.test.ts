@@ -83,6 +83,7 @@ test('the gateway exchanges a user token for a short-lived token for one service
   assert.deepEqual(a.roles, ['customer'])
   assert.equal(a.scope, subject.scope)
   assert.deepEqual(a.act, { sub: svc('gateway') })
+  assert.deepEqual(a.amr, ['pwd'], 'the sign-in method travels with the exchanged token')
   assert.ok(a.exp <= subject.exp! && a.exp - a.iat <= 300)
   assert.ok(a.cnf?.['x5t#S256'])
   assert.notEqual(a.jti, subject.jti)
@@ -92,6 +93,7 @@ test('the gateway exchanges a user token for a short-lived token for one service
   assert.equal(b.aud, svc('payments'))
   assert.equal(b.scope, 'payments:write')
   assert.deepEqual(b.act, { sub: svc('orders'), act: { sub: svc('gateway') } })
+  assert.deepEqual(b.amr, ['pwd'])
   assert.ok(h.audit.events.some((e) => e.type === 'token.exchanged'))
 })
 

@@ -144,10 +144,11 @@ test('the enforcer: reading someone else\'s order is denied by policy, audited, 
   assert.deepEqual([event.type, event.actor.id, event.action, event.resource, event.outcome, event.reason], ['authz.denied', 'bob', 'orders.get', 'Order::"o-1"', 'denied', 'no_permit'])
   assert.throws(() => enforcer.check(bob, 'orders.get', aliceOrder, context, { hide: true }), (e: unknown) => e instanceof BulwarkError && e.status === 404)
   assert.throws(() => enforcer.check(bob, 'orders.get', aliceOrder, context), (e: unknown) => e instanceof BulwarkError && e.code === 'BW_AUTHZ_DENIED')
-  // An admin may read it; an unauthenticated caller may not.
+  // An admin who signed in with a second factor may read it; without one, or unauthenticated, not.
   const admin = userEntity({ id: 'root', roles: ['admin'] })
-  assert.equal(enforcer.authorize(admin, 'orders.get', aliceOrder, context).allowed, true)
-  assert.equal(enforcer.authorize(admin, 'orders.get', aliceOrder, requestContext({ authenticated: false })).allowed, false)
+  assert.equal(enforcer.authorize(admin, 'orders.get', aliceOrder, requestContext({ authenticated: true, mfa: true })).allowed, true)
+  assert.equal(enforcer.authorize(admin, 'orders.get', aliceOrder, context).allowed, false)
+  assert.equal(enforcer.authorize(admin, 'orders.get', aliceOrder, requestContext({ authenticated: false, mfa: true })).allowed, false)
   authorizer.dispose()
 })
 

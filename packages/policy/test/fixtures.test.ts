@@ -11,7 +11,7 @@ test('the default policies validate against the schema without warnings', () => 
   assert.equal(result.ok, true)
 })
 
-for (const fixture of ['demo-shop', 'admin-mfa']) {
+for (const fixture of ['demo-shop']) {
   test(`the ${fixture} fixture: every case decides as its README says`, () => {
     const spec = loadCaseFile(join(FIXTURES_DIR, fixture, 'cases.json'))
     const schema = readDefaultSchema(join(spec.dir, spec.schema!))

@@ -1,19 +1,16 @@
-// With the policy service's admin-mfa fixture applied on top of the defaults
-// (packages/policy/fixtures/admin-mfa), the user directory also demands a
-// second factor in the token (`amr`), which the sdk turns into `context.mfa`.
+// The default policies (packages/policy/policies/admin-mfa.cedar) make admin
+// work demand a second factor in the token (`amr`, which identity copies from
+// the sign-in), and the sdk turns it into `context.mfa`.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { api, startTestPlatform, type TestPlatform } from '../../../../packages/sdk/test/service-support/index.ts'
 import { createUsers, type Users } from '../src/index.ts'
 
-const ADMIN_MFA = readFileSync(join(import.meta.dirname, '../../../../packages/policy/fixtures/admin-mfa/admin-mfa.cedar'), 'utf8')
 let p: TestPlatform
 let users: Users
 
 before(async () => {
-  p = await startTestPlatform({ vault: true, extraPolicy: ADMIN_MFA })
+  p = await startTestPlatform({ vault: true })
   users = await createUsers({ emailIndexKey: 'users-email-index', defaultPageSize: 20, revokeTokensOnErase: false }, { rt: await p.runtime('users'), authorizer: p.authorizer })
   await p.serve('users', users.app)
 })

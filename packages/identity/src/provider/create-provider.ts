@@ -28,6 +28,16 @@ export type ProviderOptions = {
   internalUrl?: string
 }
 
+type SignIn = { amr?: unknown; acr?: unknown }
+
+/** `amr`/`acr` of a sign-in, when it has them (absent claims stay absent). */
+function signInClaims(source: SignIn | undefined): SignIn {
+  const out: SignIn = {}
+  if (Array.isArray(source?.amr) && source.amr.every((m) => typeof m === 'string')) out.amr = [...source.amr]
+  if (typeof source?.acr === 'string') out.acr = source.acr
+  return out
+}
+
 function isFirstParty(client: { metadata(): Record<string, unknown> } | undefined): boolean {
   return client?.metadata().first_party === true
 }
@@ -104,11 +114,16 @@ export function createProvider(options: ProviderOptions): Provider {
     rotateRefreshToken: true,
     issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(t: string): boolean }, code: { scopes: Set<string> }) =>
       client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
-    async extraTokenClaims(_ctx: unknown, token: { kind: string; accountId?: string; gty?: string }) {
+    async extraTokenClaims(ctx: KoaContextWithOIDC, token: { kind: string; accountId?: string; gty?: string }) {
       const exchanged = options.extras.get(token)
-      if (exchanged) return { act: exchanged.act, roles: exchanged.roles }
+      if (exchanged) return { act: exchanged.act, roles: exchanged.roles, ...signInClaims(exchanged) }
       if (token.kind === 'ClientCredentials') return { roles: [] }
-      if (token.accountId) return { roles: users.byId(token.accountId)?.roles ?? [] }
+      if (token.accountId) {
+        // How the user signed in (RFC 9068 §2.2.1), from the code or refresh token this one is minted for,
+        // so resource servers and Cedar (`context.mfa`) can require a second factor.
+        const entities = ctx.oidc?.entities as { AuthorizationCode?: SignIn; RefreshToken?: SignIn } | undefined
+        return { roles: users.byId(token.accountId)?.roles ?? [], ...signInClaims(entities?.AuthorizationCode ?? entities?.RefreshToken) }
+      }
       return undefined
     },
     async loadExistingGrant(ctx: KoaContextWithOIDC) {

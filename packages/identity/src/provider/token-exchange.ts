@@ -12,7 +12,8 @@ import { gatewayAudience, targetService, workloadName } from './resources.ts'
 
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 
-export type ExchangeExtras = { act: Record<string, unknown>; roles: unknown }
+/** Claims the exchanged token carries over from the subject token (`amr`/`acr`: how the user signed in, RFC 9068 §2.2.1). */
+export type ExchangeExtras = { act: Record<string, unknown>; roles: unknown; amr?: unknown; acr?: unknown }
 
 export type ExchangeOptions = {
   provider: Provider
@@ -94,7 +95,7 @@ export function registerTokenExchange(options: ExchangeOptions): void {
     const cert = options.getCertificate(ctx)
     if (cert) at.setThumbprint('x5t', cert)
     const act: Record<string, unknown> = { sub: callerId, ...(subject.act ? { act: subject.act } : {}) }
-    options.extras.set(at, { act, roles: subject.roles ?? [] })
+    options.extras.set(at, { act, roles: subject.roles ?? [], amr: subject.amr, acr: subject.acr })
     ctx.oidc.entity('AccessToken', at)
     const value = await at.save()
     ctx.body = {
