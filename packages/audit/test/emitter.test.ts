@@ -14,9 +14,9 @@ const work = tempDir('bulwark-emitter-')
 const harnesses: Harness[] = []
 after(async () => { for (const h of harnesses) await h.close(); work.remove() })
 
-async function emitterFor(component: string, url: string, spoolPath: string, metrics?: Metrics) {
+async function emitterFor(component: string, url: string, spoolPath: string, metrics?: Metrics, spoolMaxBytes?: number) {
   const dispatcher = createMtlsAgent(await ca.source(component), { verifyPeer: (id) => id === serviceSpiffeId(ca.trustDomain, 'audit') })
-  return createAuditEmitter({ url, dispatcher, spoolPath, component, log: createSilentLogger(), batchSize: 20, ...(metrics ? { metrics } : {}) })
+  return createAuditEmitter({ url, dispatcher, spoolPath, component, log: createSilentLogger(), batchSize: 20, ...(metrics ? { metrics } : {}), ...(spoolMaxBytes ? { spoolMaxBytes } : {}) })
 }
 
 async function spoolGauge(metrics: Metrics): Promise<number> {
@@ -80,5 +80,31 @@ test('drops malformed events at emit and refused ones at the service without blo
   assert.equal(emitter.spoolDepth(), 0)
   const types = harness.service.log.query({ after: -1, limit: 100, order: 'asc' }).map((d) => JSON.parse(d).event).filter((e) => e.component === 'orders').map((e) => e.type)
   assert.deepEqual(types, ['order.created'])
+  await emitter.close()
+})
+
+test('a spool at its size cap refuses further events, counts them, reports full until the service drains it', async () => {
+  const port = await freePort()
+  const url = `https://127.0.0.1:${port}`
+  const spoolPath = join(work.path, 'orders-spool.jsonl')
+  const metrics = createMetrics('orders')
+  const emitter = await emitterFor('orders', url, spoolPath, metrics, 4096)
+  for (let i = 0; i < 60; i++) emitter.emit({ type: 'authz.denied', actor: { kind: 'user', id: 'bob' }, action: 'orders.get', outcome: 'denied', requestId: `req-${i}` })
+  await emitter.flush()
+  const kept = emitter.spoolDepth()
+  assert.ok(kept > 0 && kept < 60, `some events kept (${kept}), the rest refused`)
+  assert.ok(readFileSync(spoolPath).length <= 4096, 'the file stays under its cap')
+  assert.equal(emitter.spoolFull(), true)
+  const dropped = Number(/^bulwark_audit_emit_dropped_total\{[^}]*reason="spool_full"[^}]*\} (\d+)$/m.exec(await metrics.registry.metrics())?.[1] ?? NaN)
+  assert.equal(dropped, 60 - kept)
+
+  const harness = await startAudit({ ca, port })
+  harnesses.push(harness)
+  emitter.emit({ type: 'authz.denied', actor: { kind: 'user', id: 'bob' }, action: 'orders.get', outcome: 'denied', requestId: 'req-after' })
+  await emitter.flush()
+  assert.equal(emitter.spoolDepth(), 0)
+  assert.equal(emitter.spoolFull(), false)
+  const ids = harness.service.log.query({ after: -1, limit: 1000, order: 'asc' }).map((d) => JSON.parse(d).event).filter((e) => e.component === 'orders').map((e) => e.requestId)
+  assert.deepEqual(ids, [...Array.from({ length: kept }, (_, i) => `req-${i}`), 'req-after'], 'the oldest events, in order, then the new one')
   await emitter.close()
 })

@@ -23,12 +23,16 @@ export type AuditEmitterOptions = {
   retryMinMs?: number
   retryMaxMs?: number
   requestTimeoutMs?: number
+  /** Size cap of the spool file (default 64 MiB); past it events are dropped, counted and logged, and `spoolFull()` is true. */
+  spoolMaxBytes?: number
 }
 
 export type AuditEmitter = AuditSink & {
   close(): Promise<void>
   /** Events waiting in the spool file. */
   spoolDepth(): number
+  /** True while the spool is at its size cap (events are being lost): the component should not report ready. */
+  spoolFull(): boolean
 }
 
 type SendResult = 'ok' | 'retry' | 'drop'
@@ -44,8 +48,17 @@ export function createAuditEmitter(options: AuditEmitterOptions): AuditEmitter {
   const retryMax = options.retryMaxMs ?? 10_000
   const endpoint = `${options.url.replace(/\/$/, '')}/v1/events`
   const depthGauge = options.metrics?.gauge('bulwark_audit_spool_depth', 'Audit events waiting in the local spool')
-  const dropped = options.metrics?.counter('bulwark_audit_emit_dropped_total', 'Audit events refused as malformed', ['reason'])
-  const spool = createSpool(options.spoolPath, (depth) => depthGauge?.set(depth))
+  const dropped = options.metrics?.counter('bulwark_audit_emit_dropped_total', 'Audit events dropped: malformed, refused by the log, or the spool at its size cap', ['reason'])
+  const spool = createSpool(options.spoolPath, (depth) => depthGauge?.set(depth), options.spoolMaxBytes)
+  let lostWhileFull = 0
+  /** Spools `events`; what does not fit under the cap is counted, and said once per episode (no event content). */
+  async function toSpool(events: AuditEvent[]): Promise<void> {
+    const refused = await spool.append(events)
+    if (refused === 0) return
+    dropped?.inc({ reason: 'spool_full' }, refused)
+    if (lostWhileFull === 0) options.log.error({ spooled: spool.depth, refused }, 'audit spool full: dropping audit events until the audit service drains it')
+    lostWhileFull += refused
+  }
   const queue: AuditEvent[] = []
   let running: Promise<void> | undefined
   let timer: NodeJS.Timeout | undefined
@@ -119,14 +132,18 @@ export function createAuditEmitter(options: AuditEmitterOptions): AuditEmitter {
   async function pump(): Promise<void> {
     for (;;) {
       if (spool.depth > 0 && !(await drainSpool())) {
-        await spool.append(queue.splice(0))
+        await toSpool(queue.splice(0))
         scheduleRetry()
         return
+      }
+      if (lostWhileFull > 0 && !spool.full) {
+        options.log.warn({ lost: lostWhileFull }, 'audit spool drained; events were lost while it was full')
+        lostWhileFull = 0
       }
       if (queue.length === 0) return
       const batch = queue.splice(0, batchSize)
       if ((await send(batch)) === 'retry') {
-        await spool.append([...batch, ...queue.splice(0)])
+        await toSpool([...batch, ...queue.splice(0)])
         scheduleRetry()
         return
       }
@@ -176,5 +193,6 @@ export function createAuditEmitter(options: AuditEmitterOptions): AuditEmitter {
       if (timer) clearTimeout(timer)
     },
     spoolDepth: () => spool.depth,
+    spoolFull: () => spool.full,
   }
 }

@@ -2,14 +2,19 @@
 // could not be delivered yet. Appends are fsynced; draining reads from a byte
 // offset and truncates only once everything in the file was acknowledged, so
 // a crash mid-drain re-sends (the log drops the duplicates by id) and never loses.
-import { appendFileSync, existsSync, readFileSync, closeSync, openSync } from 'node:fs'
+// The file has a size cap: past it, appends are refused and counted by the
+// emitter, and the component reports itself not ready until the spool drains.
+import { appendFileSync, existsSync, readFileSync, closeSync, openSync, statSync } from 'node:fs'
 import { mkdir, open, readFile, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { AuditEvent } from '@bulwark/core'
 
 export type Spool = {
   readonly depth: number
-  append(events: readonly AuditEvent[]): Promise<void>
+  /** True once an append had to refuse events because the file reached its size cap. */
+  readonly full: boolean
+  /** Appends what fits under the size cap; returns how many events were refused. */
+  append(events: readonly AuditEvent[]): Promise<number>
   /** Events not yet drained, each with the byte offset just past its line; `end` is past the last complete line (torn lines skipped). */
   read(): Promise<{ events: Array<{ event: AuditEvent; end: number }>; end: number; skipped: number }>
   /** Marks everything up to byte `offset` as delivered. */
@@ -24,24 +29,43 @@ function countLines(path: string): number {
   return text.split('\n').filter((line) => line.trim().length > 0).length
 }
 
-export function createSpool(path: string, onDepth: (depth: number) => void = () => {}): Spool {
+/** Default size cap: a long audit outage must not fill the disk (or, when it drains, the memory). */
+export const DEFAULT_SPOOL_MAX_BYTES = 64 * 1024 * 1024
+
+export function createSpool(path: string, onDepth: (depth: number) => void = () => {}, maxBytes = DEFAULT_SPOOL_MAX_BYTES): Spool {
   let depth = countLines(path)
+  let bytes = existsSync(path) ? statSync(path).size : 0
+  let full = false
   let offset = 0
   onDepth(depth)
   return {
     get depth() { return depth },
+    get full() { return full },
     async append(events) {
-      if (events.length === 0) return
+      if (events.length === 0) return 0
+      const lines: string[] = []
+      let size = 0
+      for (const event of events) {
+        const line = `${JSON.stringify(event)}\n`
+        const length = Buffer.byteLength(line)
+        if (bytes + size + length > maxBytes) break
+        lines.push(line)
+        size += length
+      }
+      full = lines.length < events.length
+      if (lines.length === 0) return events.length
       await mkdir(dirname(path), { recursive: true, mode: 0o700 })
       const handle = await open(path, 'a', 0o600)
       try {
-        await handle.write(events.map((e) => JSON.stringify(e)).join('\n') + '\n')
+        await handle.write(lines.join(''))
         await handle.datasync()
       } finally {
         await handle.close()
       }
-      depth += events.length
+      bytes += size
+      depth += lines.length
       onDepth(depth)
+      return events.length - lines.length
     },
     async read() {
       if (!existsSync(path)) return { events: [], end: offset, skipped: 0 }
@@ -71,6 +95,8 @@ export function createSpool(path: string, onDepth: (depth: number) => void = () 
         closeSync(openSync(path, 'w', 0o600)) // truncate: everything in it is delivered
         offset = 0
         depth = 0
+        bytes = 0
+        full = false
       }
       onDepth(depth)
     },

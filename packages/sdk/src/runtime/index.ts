@@ -113,6 +113,8 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
       })
       : undefined
     const sink: AuditSink = audit ?? { emit: (e) => log.info({ audit: e }, 'audit event (no audit service)'), flush: async () => {} }
+    // A component that is losing audit events (spool at its cap) is not ready: fail closed, visibly.
+    if (audit) health.addCheck('audit-spool', () => !audit.spoolFull())
 
     const runtime: ComponentRuntime = {
       bootstrap, config: bootstrap.config, demo: bootstrap.demo, log, metrics, health, clock: systemClock,
