@@ -105,6 +105,9 @@ test('creating a product is for admins only (API5:2023 BFLA), decided by policy'
   assert.equal((await get(`/catalog/products/${created.body.id}`)).status, 200)
   const denials = rt.audit.events.filter((e) => e.type === 'authz.denied' && e.action === 'catalog.createProduct')
   assert.deepEqual(denials.map((e) => e.actor.id), ['alice'])
+  // The admin's allowed action is a security decision too: audited.
+  const adminActions = rt.audit.events.filter((e) => e.type === 'admin.action' && e.action === 'catalog.createProduct')
+  assert.deepEqual(adminActions.map((e) => [e.actor.id, e.outcome, e.resource]), [['admin', 'success', 'Catalog::"catalog"']])
 })
 
 test('a product body with unknown or server-owned fields is refused (API3:2023 mass assignment)', async () => {

@@ -34,7 +34,15 @@ export function requestContext(auth: AuthContext): Record<string, unknown> {
   }
 }
 
-export type AuthorizeDeps = { authorizer: Authorizer; audit: AuditSink; service: string }
+export type AuthorizeDeps = {
+  authorizer: Authorizer
+  audit: AuditSink
+  service: string
+  /** Roles whose allowed actions are audited too (admin actions are security decisions); default `admin`. */
+  auditedRoles?: readonly string[]
+}
+
+const AUDITED_ROLES = ['admin']
 
 function actorOf(auth: AuthContext) {
   if (!auth.authenticated) return { kind: 'anonymous' as const }
@@ -64,7 +72,17 @@ export function createRequestAuthorize(deps: AuthorizeDeps, request: FastifyRequ
       context: { ...requestContext(auth), ...opts.context },
       entities: [principal, ...(opts.entities ?? [])],
     })
-    if (decision.decision === 'allow' && decision.errors.length === 0) return decision
+    if (decision.decision === 'allow' && decision.errors.length === 0) {
+      const audited = deps.auditedRoles ?? AUDITED_ROLES
+      if (auth.roles.some((role) => audited.includes(role))) {
+        deps.audit.emit({
+          type: 'admin.action', actor: actorOf(auth), action, resource: `${resource.type}::"${resource.id}"`, outcome: 'success',
+          route: request.routeOptions.url, requestId: String(request.id),
+          details: { policyVersion: decision.policyVersion, roles: auth.roles.join(','), ...(auth.callerService ? { via: auth.callerService } : {}) },
+        })
+      }
+      return decision
+    }
     const failed = decision.errors.length > 0
     deps.audit.emit({
       type: 'authz.denied',
