@@ -42,6 +42,20 @@ export function registerEdgeRoutes(app: FastifyInstance, options: EdgeOptions): 
   const requests = deps.metrics.counter('bulwark_gateway_requests_total', 'Requests answered by the gateway', ['route', 'method', 'status'])
   const durations = deps.metrics.histogram('bulwark_gateway_request_duration_seconds', 'Gateway request latency', ['route'],
     [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5])
+  // Label children cached per label set: prom-client would otherwise hash the labels on every request.
+  const counterChildren = new Map<string, ReturnType<typeof requests.labels>>()
+  const requestCounter = (route: string, method: string, status: number) => {
+    const key = `${route} ${method} ${status}`
+    let child = counterChildren.get(key)
+    if (!child) counterChildren.set(key, child = requests.labels({ route, method, status: String(status) }))
+    return child
+  }
+  const durationChildren = new Map<string, ReturnType<typeof durations.labels>>()
+  const routeDuration = (route: string) => {
+    let child = durationChildren.get(route)
+    if (!child) durationChildren.set(route, child = durations.labels({ route }))
+    return child
+  }
   const rejections = deps.metrics.counter('bulwark_gateway_rejections_total', 'Requests refused, by stage and code', ['stage', 'code'])
   const metricsAllow = createCidrList(config.metrics.allow)
 
@@ -129,7 +143,8 @@ export function registerEdgeRoutes(app: FastifyInstance, options: EdgeOptions): 
         return fail(error, state, request, reply)
       }
       const upstream = ctx.upstream!
-      reply.code(upstream.statusCode).headers(upstream.headers).headers(ctx.responseHeaders).headers(headers)
+      // The security headers are already set (onRequest hook); the proxy stage drops any an upstream sent.
+      reply.code(upstream.statusCode).headers(upstream.headers).headers(ctx.responseHeaders)
       const type = upstream.headers['content-type']
       if (typeof type === 'string' && type.toLowerCase().startsWith('text/html') && upstream.headers['content-security-policy'] === undefined) {
         reply.header('content-security-policy', HTML_CSP)
@@ -140,8 +155,8 @@ export function registerEdgeRoutes(app: FastifyInstance, options: EdgeOptions): 
     onResponse: async (request, reply) => {
       const state = states.get(request)
       const route = state?.ctx.route?.id ?? 'unrouted'
-      requests.inc({ route, method: request.method, status: String(reply.statusCode) })
-      if (state) durations.observe({ route }, (performance.now() - state.start) / 1000)
+      requestCounter(route, request.method, reply.statusCode).inc()
+      if (state) routeDuration(route).observe((performance.now() - state.start) / 1000)
     },
   })
 }

@@ -42,14 +42,18 @@ const DROP_REQUEST = new Set([
 const DROP_RESPONSE = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade',
   'x-powered-by', 'server', 'http2-settings',
+  // The edge's own security headers (response.ts securityHeaders) are the gateway's to set, never an upstream's.
+  'strict-transport-security', 'x-content-type-options', 'referrer-policy', 'x-frame-options', 'cross-origin-opener-policy',
 ])
 /** Answers up to this size (of known length) are buffered and sent in one write; larger ones stream. */
 const BUFFER_LIMIT = 256 * 1024
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CLOSED'])
 
-function connectionTokens(value: string | string[] | undefined): Set<string> {
-  if (value === undefined) return new Set()
+const NO_TOKENS: ReadonlySet<string> = new Set()
+
+function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
+  if (value === undefined) return NO_TOKENS
   return new Set([value].flat().join(',').split(',').map((t) => t.trim().toLowerCase()).filter(Boolean))
 }
 
