@@ -195,6 +195,10 @@ const ratio = (x?: LoadResult, y?: LoadResult) => x && y && y.rps > 0 ? x.rps / 
 const bc = ratio(results.b, results.c)
 const bd = ratio(results.b, results.d)
 const added = pacedB.p99 - pacedA.p99
+// How many mTLS connections the upstream accepted (gateway and floor): a pool that keeps its connections opens few.
+upstream.send('stats')
+const [{ tlsConnections }] = await once(upstream, 'message') as [{ tlsConnections: number }]
+notes.push(`the upstream accepted ${tlsConnections} mTLS connections in the whole run`)
 const lines = [
   `bench/gateway — ${CONNECTIONS} connections, median of ${ROUNDS} interleaved ${SECONDS} s rounds per target, load generator: ${tools.wrk ? 'wrk -t1' : 'undici loop'}, GET ${PATH}`,
   `${'target'.padEnd(36)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'CPU µs/req'.padStart(12)}`,
