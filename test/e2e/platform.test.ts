@@ -125,7 +125,12 @@ test('a real browser signs alice in through the login page (Chromium, Playwright
   const config = await discover(system, 'shop-cli')
   // The relying party's loopback redirect (RFC 8252): any port on 127.0.0.1.
   const received: URL[] = []
-  const callback = createServer((req, res) => { received.push(new URL(req.url!, 'http://127.0.0.1')); res.end('signed in') })
+  // Only the redirect counts: Chromium may also ask this origin for /favicon.ico.
+  const callback = createServer((req, res) => {
+    const url = new URL(req.url!, 'http://127.0.0.1')
+    if (url.pathname === '/callback') received.push(url)
+    res.end('signed in')
+  })
   await new Promise<void>((resolve) => callback.listen(0, '127.0.0.1', resolve))
   t.after(() => callback.close())
   const redirectUri = `http://127.0.0.1:${(callback.address() as { port: number }).port}/callback`
