@@ -56,6 +56,11 @@ export const GatewayConfigSchema = Type.Object({
     client: rate(1000, 2000),
     /** Per user (token subject). The default matches the per-client limit DESIGN.md sets, so it binds only when lowered. */
     user: rate(1000, 2000),
+    /**
+     * Shared state for several gateway replicas: `redis://host:port/db` (or `rediss://`). Absent: each gateway
+     * keeps its own in-memory state. Put credentials in the environment (BULWARK_GATEWAY_*), not in a file.
+     */
+    redisUrl: Type.Optional(Type.String({ pattern: '^rediss?://', maxLength: 2048 })),
   }, { additionalProperties: false, default: {} }),
   authn: Type.Object({
     /** Accepted `aud` values; default the public URL and the gateway's own SPIFFE ID (what identity issues). */

@@ -1,4 +1,4 @@
-// Rate-limit state behind an interface (a Redis store implements the same
+// Rate-limit state behind an interface (rate-limit-redis.ts implements the same
 // `consume`), with the in-memory GCRA store used by one gateway process.
 // GCRA (the generic cell rate algorithm): one "theoretical arrival time" per
 // key; a request is allowed when it does not push that time past now + burst.

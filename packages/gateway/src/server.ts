@@ -6,6 +6,7 @@ import { createServiceServer, loadConfig, systemClock, type AuditSink, type Auth
 import { GatewayConfigSchema, type GatewayConfig } from './config.ts'
 import { compileRoutes, type RouteTable } from './routes.ts'
 import { createMemoryRateLimitStore, type RateLimitStore } from './rate-limit-store.ts'
+import { createRedisRateLimitStore } from './rate-limit-redis.ts'
 import { createKeySet, type KeySet } from '@bulwark/sdk/service'
 import { createRevocationList, type RevocationList } from './feeds/revocations.ts'
 import { createBlockList, type BlockList } from './feeds/blocks.ts'
@@ -91,7 +92,10 @@ export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
     algorithms: config.authn.algorithms, clockSkewSeconds: config.authn.clockSkewSeconds, maxTokenBytes: config.limits.maxTokenBytes,
     cacheSize: config.authn.verifiedCacheSize, clock, revocations,
   })
-  const store = deps.rateLimitStore ?? createMemoryRateLimitStore()
+  const redisStore = !deps.rateLimitStore && config.rateLimit.redisUrl
+    ? createRedisRateLimitStore({ url: config.rateLimit.redisUrl, log: deps.log, metrics: deps.metrics })
+    : undefined
+  const store = deps.rateLimitStore ?? redisStore ?? createMemoryRateLimitStore()
   const limits = { enabled: config.rateLimit.enabled, anonymous: config.rateLimit.anonymous, client: config.rateLimit.client, user: config.rateLimit.user, store, clock, blocks }
   const translate = createTranslateStage({
     identity, audienceOf: (name) => deps.peer(name).spiffeId, clientId: config.exchange.clientId,
@@ -172,6 +176,7 @@ export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
     get exchanges() { return translate.exchanges },
     async close() {
       if (!closed) await app.close()
+      await redisStore?.close()
     },
   }
 }
