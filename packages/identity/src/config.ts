@@ -37,6 +37,8 @@ export const IdentityConfigSchema = Type.Object({
   }, { default: {}, additionalProperties: false }),
   /** Signing keys: how long a retired key stays published after it stops signing, seconds. */
   retiredKeyGraceSeconds: Type.Integer({ minimum: 60, maximum: 86400, default: 900 }),
+  /** Signing keys rotate on their own this often (the staged `next` key takes over); 0: only `bulwark incident rotate-keys`. */
+  signingKeyRotationDays: Type.Integer({ minimum: 0, maximum: 3650, default: 30 }),
 }, { additionalProperties: false })
 
 export type IdentityConfig = Static<typeof IdentityConfigSchema>

@@ -181,6 +181,16 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
     purgeExpired(db, clock.now())
     db.prepare('DELETE FROM grant_jtis WHERE exp <= ?').run(Math.floor(clock.now() / 1000))
     if (keys.prune()) build()
+    const period = config.signingKeyRotationDays * 86_400_000
+    if (period > 0 && keys.rotationDue(period)) {
+      const rotated = keys.rotate()
+      build()
+      audit.emit({
+        type: 'key.rotated', actor: { kind: 'service', id: 'identity' }, action: 'keys.rotate', outcome: 'success', resource: 'signing-keys',
+        details: { current: rotated.find((k) => k.state === 'current')?.kid ?? null, scheduled: true },
+      })
+      deps.log.info({ periodDays: config.signingKeyRotationDays }, 'signing keys rotated on schedule')
+    }
   }
   const maintenance = setInterval(() => {
     try {

@@ -115,6 +115,20 @@ test('signing keys rotate: the next key is published before it signs, the old on
   h.clock.set(Date.now())
 })
 
+test('signing keys also rotate on their own once the period has passed (30 days by default), audited', async () => {
+  const before = await jwks()
+  const signing = decodeProtectedHeader(await ccToken()).kid!
+  const staged = before.keys.map((k) => k.kid).find((k) => k !== signing)!
+  h.identity.maintain()
+  assert.equal(decodeProtectedHeader(await ccToken()).kid, signing, 'nothing rotates before the period is over')
+  h.clock.advance(30 * 86_400_000)
+  h.identity.maintain()
+  assert.equal(decodeProtectedHeader(await ccToken()).kid, staged, 'the staged key, already published, now signs')
+  const event = h.audit.events.filter((e) => e.type === 'key.rotated').at(-1)!
+  assert.deepEqual([event.actor.kind, event.details?.scheduled, event.details?.current], ['service', true, staged])
+  h.clock.set(Date.now())
+})
+
 test('the demo seed writes random credentials once, 0600, in the contract format, and keeps them on restart', async () => {
   const mode = statSync(h.credentialsPath).mode & 0o777
   assert.equal(mode, 0o600)

@@ -32,6 +32,8 @@ export const VaultConfigSchema = Type.Object({
   maxVersions: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
   /** Transit plaintext / input size, bytes (before base64). */
   maxTransitBytes: Type.Integer({ minimum: 64, maximum: 1048576, default: 32768 }),
+  /** Transit keys get a new version on their own this often (like Vault's `auto_rotate_period`); 0 turns it off. */
+  transitAutoRotateDays: Type.Integer({ minimum: 0, maximum: 3650, default: 30 }),
   /** Opened secret versions kept in memory (verified against the stored bytes on each hit); 0 disables. */
   readCacheEntries: Type.Integer({ minimum: 0, maximum: 100000, default: 2048 }),
   maxWaitSeconds: Type.Integer({ minimum: 1, maximum: 300, default: 60 }),

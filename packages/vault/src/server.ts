@@ -42,6 +42,8 @@ export type Vault = {
   app: FastifyInstance
   kv: KvEngine
   transit: TransitEngine
+  /** Runs the scheduled work now (transit auto-rotation); returns the keys it rotated. Runs hourly on its own. */
+  maintain(): string[]
   keyring: Keyring
   db: Database
   queue: CommitQueue
@@ -93,12 +95,36 @@ export async function createVault(config: VaultConfig, deps: VaultDeps): Promise
     })
   }
 
+  /** Scheduled work (hourly): transit keys past their rotation period get a new version, audited. */
+  function maintain(): string[] {
+    const period = config.transitAutoRotateDays * 86_400_000
+    if (period === 0) return []
+    const rotated = transit.rotateDue(period)
+    for (const name of rotated) {
+      deps.audit.emit({
+        type: 'key.rotated', actor: { kind: 'service', id: 'vault' }, action: 'transit.rotate', outcome: 'success', resource: `transit/${name}`,
+        details: { scheduled: true, periodDays: config.transitAutoRotateDays },
+      })
+    }
+    if (rotated.length > 0) deps.log.info({ keys: rotated }, 'transit keys rotated on schedule')
+    return rotated
+  }
+  const maintenance = setInterval(() => {
+    try {
+      maintain()
+    } catch (error) {
+      deps.log.error({ err: (error as Error).message }, 'vault maintenance failed')
+    }
+  }, 3_600_000)
+  maintenance.unref()
+
   let closed = false
   return {
-    app, kv, transit, keyring, db, queue,
+    app, kv, transit, keyring, db, queue, maintain,
     async close() {
       if (closed) return
       closed = true
+      clearInterval(maintenance)
       hub.close()
       await app.close()
       await queue.drain()

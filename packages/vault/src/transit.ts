@@ -39,6 +39,8 @@ export function createTransitEngine(deps: { db: Database; keyring: Keyring; cloc
     rewrap: db.prepare('UPDATE transit_key_versions SET kek_version = ?, wrapped_key = ? WHERE name = ? AND version = ?'),
     stale: db.prepare('SELECT DISTINCT name FROM transit_key_versions WHERE kek_version <> ?'),
     names: db.prepare('SELECT name FROM transit_keys ORDER BY name'),
+    // Keys whose newest version is older than a cut-off (auto-rotation).
+    dueForRotation: db.prepare('SELECT k.name FROM transit_keys k JOIN transit_key_versions v ON v.name = k.name AND v.version = k.latest_version WHERE v.created_at <= ? ORDER BY k.name'),
   }
   const cache = new Map<string, Loaded>()
 
@@ -134,6 +136,12 @@ export function createTransitEngine(deps: { db: Database; keyring: Keyring; cloc
       })
       cache.delete(name)
       return info(name)
+    },
+    /** Rotates every key whose newest version is at least `periodMs` old (older versions still decrypt); returns their names. */
+    rotateDue(periodMs: number): string[] {
+      const due = (q.dueForRotation.all(clock.now() - periodMs) as Array<{ name: string }>).map((r) => r.name)
+      for (const name of due) this.rotate(name)
+      return due
     },
     setMinDecryptionVersion(name: string, min: number): TransitKeyInfo {
       const row = load(name).row

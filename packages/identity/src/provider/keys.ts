@@ -16,6 +16,8 @@ export type SigningKeys = {
   ensure(): boolean
   /** Promotes next to current, retires current; returns the new key list. */
   rotate(): SigningKeyInfo[]
+  /** True when the last rotation (the staged `next` key's creation) is at least `periodMs` ago. */
+  rotationDue(periodMs: number): boolean
   /** Drops retired keys whose grace period is over; returns true when any went. */
   prune(): boolean
   list(): SigningKeyInfo[]
@@ -64,6 +66,11 @@ export function createSigningKeys(db: Database, options: { alg: SigningAlg; seal
         add('next')
       })
       return keys.list()
+    },
+    rotationDue(periodMs) {
+      // Every rotation stages a fresh `next` key, so its age is the time since the last rotation.
+      const next = rows().find((r) => r.state === 'next')
+      return next !== undefined && clock.now() - next.created_at >= periodMs
     },
     prune() {
       return Number(db.prepare("DELETE FROM signing_keys WHERE state = 'retired' AND retire_until <= ?").run(clock.now()).changes) > 0
