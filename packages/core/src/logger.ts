@@ -14,7 +14,7 @@ export const REDACT_PATHS = [
   'id_token', '*.id_token', 'joinToken', '*.joinToken', 'subject_token', '*.subject_token', 'otp', '*.otp',
   'totpSecret', '*.totpSecret', 'privateKey', '*.privateKey', 'key', '*.keyPem', 'keyPem', 'value', '*.value',
   'plaintext', '*.plaintext', 'cardNumber', '*.cardNumber', 'cvc', '*.cvc', 'code', '*.code_verifier',
-  'req.headers["x-bulwark-token"]', 'req.headers["proxy-authorization"]',
+  'req.headers["x-bulwark-token"]', 'req.headers["proxy-authorization"]', 'redisUrl', '*.redisUrl', '*.*.redisUrl',
 ]
 
 export type LoggerOptions = {
