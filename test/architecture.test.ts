@@ -78,3 +78,16 @@ test('runtime code never imports the testkit', () => {
   }
   assert.deepEqual(offenders, [])
 })
+
+test('runtime code loads undici only through core\'s lean entry, and no fetch-based JWKS', () => {
+  // `import 'undici'` and jose's remote JWK set load fetch and its streams: memory in every process (docs/internals.md).
+  const offenders: string[] = []
+  for (const pkg of packages()) {
+    for (const file of tsFiles(join(pkg.dir, 'src'))) {
+      const text = readFileSync(file, 'utf8')
+      if (/^import\s+(?!type\b)[^;\n]*from\s+'undici'/m.test(text)) offenders.push(`${relative(ROOT, file)}: value import from 'undici'`)
+      if (/createRemoteJWKSet/.test(text)) offenders.push(`${relative(ROOT, file)}: createRemoteJWKSet`)
+    }
+  }
+  assert.deepEqual(offenders, [])
+})
