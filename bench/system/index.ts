@@ -1,15 +1,18 @@
 // bench/system: cold start of the whole platform with the demo shop
 // (`bulwark up --demo` on a fresh home) to the ready line, and the resident
-// memory of every process together once it is ready and has served a little:
-// the sum of PSS (what the system holds, pages shared between processes such
-// as the node binary's counted once) and the plain sum of per-process RSS
-// (which counts those shared pages once per process).
+// memory of every process together once it is ready and has served a short
+// real workload (sign-in, card, order, reads): the sum of PSS (what the system
+// holds, pages shared between processes such as the node binary's counted
+// once) and the plain sum of per-process RSS (which counts those shared pages
+// once per process).
 // Targets: ready < 10 s; < 800 MB RSS in total (Keycloak's sizing guide
 // budgets 1,250 MB for one Keycloak pod alone).
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { freePort, freePortBlock, tempDir } from '@bulwark/testkit'
+import { attachSystem, type System } from '../../scripts/lib/system.ts'
+import { discover, loginWithPkce } from '../../scripts/lib/oidc-driver.ts'
 
 const CLI = fileURLToPath(new URL('../../packages/cli/src/main.ts', import.meta.url))
 /** The supervisor runs as `npm start` runs it: with the node flags of package.json's start script. */
@@ -37,6 +40,30 @@ async function run(cmd: string[]): Promise<void> {
   })
 }
 
+/** A short real workload through the gateway, so memory is measured on a system that has worked: alice signs in
+ * (authorization code + PKCE, argon2id), adds a card (vault transit), places an order (token exchange to payments),
+ * and reads the catalog and her orders a few dozen times. */
+async function serveALittle(home: string): Promise<void> {
+  const system = await attachSystem(home) as System
+  try {
+    const alice = system.creds.users.find((u) => u.username === 'alice')!
+    const shopCli = await discover(system, 'shop-cli')
+    const scope = system.creds.clients.find((c) => c.clientId === 'shop-cli')!.scopes.join(' ')
+    const token = (await loginWithPkce(system, shopCli, alice, scope)).tokens.access_token
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await system.fetch(path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined })
+      if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status}`)
+      return await res.json() as Record<string, unknown> & { items?: Array<{ id: string }> }
+    }
+    const products = await call('GET', '/api/catalog/products')
+    const card = await call('POST', '/api/payments/methods', { cardNumber: '4242424242424242', expMonth: 12, expYear: new Date().getFullYear() + 2, cvc: '123' })
+    await call('POST', '/api/orders', { items: [{ productId: products.items![0]!.id, quantity: 1 }], paymentMethodId: card.id })
+    for (let i = 0; i < 30; i++) await Promise.all([call('GET', '/api/catalog/products'), call('GET', '/api/orders'), call('GET', '/api/users/me')])
+  } finally {
+    await system.stop()
+  }
+}
+
 async function once(): Promise<{ coldStartMs: number; memory: Map<string, Memory> }> {
   using dir = tempDir('bulwark-bench-system-')
   const home = `${dir.path}/home`
@@ -52,7 +79,8 @@ async function once(): Promise<{ coldStartMs: number; memory: Map<string, Memory
     await new Promise((r) => setTimeout(r, 20))
   }
   const coldStartMs = performance.now() - started
-  await new Promise((r) => setTimeout(r, 4000)) // let start-up garbage settle
+  await serveALittle(home)
+  await new Promise((r) => setTimeout(r, 4000)) // let garbage settle
   const state = JSON.parse(readFileSync(`${home}/run/state.json`, 'utf8')) as { supervisorPid: number; components: Array<{ name: string; pid: number }> }
   // Four samples a second apart; the largest total counts (memory moves with each process's GC).
   let memory = new Map<string, Memory>()
