@@ -93,3 +93,21 @@ test('rotates server and client certificates without failing in-flight traffic',
   assert.equal(failures, 0)
   assert.equal(serialsSeen.size, 3)
 })
+
+test('an internal listener refuses TLS 1.2, even from a client with a valid SVID (TLS 1.3 only inside)', async (t) => {
+  const ca = await createTestCa()
+  const server = await startEcho(ca)
+  t.after(() => server.app.close())
+  const client = (await ca.source('orders')).current()
+  const { connect } = await import('node:tls')
+  const attempt = (maxVersion: 'TLSv1.2' | 'TLSv1.3') => new Promise<string>((resolve) => {
+    const socket = connect({
+      host: '127.0.0.1', port: Number(new URL(server.url).port), servername: 'echo', maxVersion, minVersion: 'TLSv1.2',
+      key: client.keyPem, cert: `${client.certPem.trim()}\n${client.chainPem.trim()}\n`, ca: client.bundlePem, rejectUnauthorized: false,
+    })
+    socket.once('secureConnect', () => { resolve(`connected ${socket.getProtocol()}`); socket.destroy() })
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(`refused ${error.code ?? error.message}`))
+  })
+  assert.equal(await attempt('TLSv1.3'), 'connected TLSv1.3')
+  assert.match(await attempt('TLSv1.2'), /^refused /)
+})

@@ -150,6 +150,32 @@ test('rate limits a route with 429, Retry-After and RateLimit headers, and audit
   assert.equal((await w.fetch('/api/catalog/limited')).status, 200)
 })
 
+test('CORS: exact origins per route; a preflight from elsewhere is refused and reaches no upstream', async () => {
+  w.gateway.reload([{ id: 'catalog.cors', path: '/api/catalog/cors', methods: ['GET'], upstream: 'catalog', public: true, stripPrefix: '/api', cors: { origins: ['https://shop.example'] } }, ...w.gateway.routes.routes.map(stripCompiled)])
+  await w.resetSeen()
+  const preflight = await w.fetch('/api/catalog/cors', { method: 'OPTIONS', headers: { origin: 'https://shop.example', 'access-control-request-method': 'GET' } })
+  assert.equal(preflight.status, 204)
+  assert.equal(preflight.headers['access-control-allow-origin'], 'https://shop.example')
+  assert.equal(preflight.headers['access-control-allow-methods'], 'GET')
+  assert.equal(preflight.headers.vary, 'Origin')
+  assert.equal(preflight.headers['access-control-allow-credentials'], undefined)
+  const foreign = await w.fetch('/api/catalog/cors', { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' } })
+  assert.equal(foreign.status, 403)
+  assert.equal(foreign.json.code, 'BW_CORS_REFUSED')
+  assert.equal(foreign.headers['access-control-allow-origin'], undefined)
+  const badMethod = await w.fetch('/api/catalog/cors', { method: 'OPTIONS', headers: { origin: 'https://shop.example', 'access-control-request-method': 'DELETE' } })
+  assert.ok(badMethod.status === 403 || badMethod.status === 405, `a method the route does not allow is refused (${badMethod.status})`)
+  assert.deepEqual(await w.seen(), [], 'preflights, allowed or not, are answered by the gateway alone')
+  const allowed = await w.fetch('/api/catalog/cors', { headers: { origin: 'https://shop.example' } })
+  assert.equal(allowed.status, 200)
+  assert.equal(allowed.headers['access-control-allow-origin'], 'https://shop.example')
+  const other = await w.fetch('/api/catalog/cors', { headers: { origin: 'https://evil.example' } })
+  assert.equal(other.headers['access-control-allow-origin'], undefined, 'no CORS grant for another origin')
+  // A route without CORS grants nothing to anyone.
+  const plain = await w.fetch('/api/catalog/products', { headers: { origin: 'https://shop.example' } })
+  assert.equal(plain.headers['access-control-allow-origin'], undefined)
+})
+
 test('refuses a bad route table on reload and keeps the old one', async () => {
   const before = w.gateway.routes
   assert.throws(() => w.gateway.reload([{ id: 'bad', path: '/x/*/y', methods: ['GET'], upstream: 'catalog' }]), /`\*` may only end a path/)
