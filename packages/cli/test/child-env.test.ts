@@ -1,0 +1,34 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { childEnvironment, childExecArgv, COMPONENT_V8_FLAGS } from '../src/supervisor/child.ts'
+
+function withEnv(vars: Record<string, string>, fn: () => void) {
+  const saved = { ...process.env }
+  Object.assign(process.env, vars)
+  try { fn() } finally {
+    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key]
+    Object.assign(process.env, saved)
+  }
+}
+
+test('a component inherits no variable that looks like a credential (the join token travels over IPC only)', () => {
+  withEnv({ BULWARK_JOIN_TOKEN: 'jt', DB_PASSWORD: 'p', AWS_SECRET_ACCESS_KEY: 's', GH_PRIVATE_KEY: 'k', SOME_CREDENTIALS: 'c', KEEP_ME: '1' }, () => {
+    const env = childEnvironment('/tmp/cache')
+    for (const name of ['BULWARK_JOIN_TOKEN', 'DB_PASSWORD', 'AWS_SECRET_ACCESS_KEY', 'GH_PRIVATE_KEY', 'SOME_CREDENTIALS']) assert.equal(env[name], undefined, name)
+    assert.equal(env.KEEP_ME, '1')
+    assert.equal(env.PATH, process.env.PATH)
+    assert.equal(env.BULWARK_STRIP_CACHE, '/tmp/cache/stripped')
+  })
+})
+
+test('memory settings apply unless the operator set them; the V8 flags and cache hook go on every child', () => {
+  withEnv({ UV_THREADPOOL_SIZE: '8' }, () => {
+    delete process.env.MALLOC_ARENA_MAX
+    const env = childEnvironment(undefined)
+    assert.equal(env.MALLOC_ARENA_MAX, '2')
+    assert.equal(env.UV_THREADPOOL_SIZE, '8', 'the operator\'s value wins')
+  })
+  assert.deepEqual(childExecArgv(undefined), COMPONENT_V8_FLAGS)
+  assert.deepEqual(childExecArgv('/tmp/cache').slice(0, COMPONENT_V8_FLAGS.length), COMPONENT_V8_FLAGS)
+  assert.equal(childExecArgv('/tmp/cache').at(-2), '--import')
+})
