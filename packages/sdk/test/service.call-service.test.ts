@@ -3,6 +3,7 @@
 // fail-closed behaviour when identity's revocation feed is unknown.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { Readable } from 'node:stream'
 import type { Agent } from 'undici'
 import { serviceSpiffeId } from '@bulwark/core'
 import { createRevocationFeed, createSecureService, createServiceClient, type SecureService } from '../src/service/index.ts'
@@ -12,12 +13,29 @@ let p: TestPlatform
 let payments: SecureService
 let impostor: SecureService
 let orders: TestRuntime
+let posts = 0
 
 before(async () => {
   p = await startTestPlatform()
   payments = await createSecureService(await p.runtime('payments'), { authorizer: p.authorizer })
   payments.post('/internal/echo', async (request) => ({ sub: request.auth.sub, act: request.auth.act, callerService: request.auth.callerService }))
   payments.get('/public', { config: { auth: 'optional' } }, async (request) => ({ authenticated: request.auth.authenticated }))
+  payments.get('/big', { config: { auth: 'optional' } }, async () => ({ blob: 'x'.repeat(2 * 1024 * 1024) }))
+  payments.get('/big-stream', { config: { auth: 'optional' } }, async (_request, reply) => {
+    reply.header('content-type', 'application/json')
+    return reply.send(Readable.from((function* () { for (let i = 0; i < 64; i++) yield Buffer.alloc(64 * 1024, 0x61) })()))
+  })
+  let flaky = 0
+  payments.get('/flaky', { config: { auth: 'optional' } }, async (request) => {
+    flaky += 1
+    if (flaky === 1) request.raw.socket.destroy() // the first attempt loses its connection
+    return { attempt: flaky }
+  })
+  payments.post('/flaky-post', { config: { auth: 'optional' } }, async (request) => {
+    posts += 1
+    request.raw.socket.destroy()
+    return {}
+  })
   await p.serve('payments', payments)
   // A server holding catalog's SVID, registered under the name `users`: a mis-wired or hijacked address.
   impostor = await createSecureService(await p.runtime('catalog'), { authorizer: p.authorizer })
@@ -94,4 +112,21 @@ test('the revocation feed refuses to vouch before its first sync and when stale'
     p.clock.advance(-120_000)
     feed.stop()
   }
+})
+
+test('an answer over the size bound is a 502, announced or streamed, so a callee cannot exhaust the caller', async () => {
+  const client = createServiceClient(orders)
+  for (const path of ['/big', '/big-stream']) {
+    await assert.rejects(client.callService('payments', { path }), (e: { code?: string; cause?: { code?: string } }) => e.code === 'BW_UPSTREAM_FAILED' && e.cause?.code === 'BW_ANSWER_TOO_LARGE', path)
+  }
+  const roomy = await client.callService<any>('payments', { path: '/big', maxAnswerBytes: 4 * 1024 * 1024 })
+  assert.equal(roomy.body.blob.length, 2 * 1024 * 1024)
+})
+
+test('an idempotent call is retried once after a lost connection; a POST is not', async () => {
+  const client = createServiceClient(orders)
+  const res = await client.callService<any>('payments', { path: '/flaky' })
+  assert.deepEqual(res.body, { attempt: 2 })
+  await assert.rejects(client.callService('payments', { method: 'POST', path: '/flaky-post', body: {} }), (e: { code?: string }) => e.code === 'BW_UPSTREAM_FAILED')
+  assert.equal(posts, 1, 'a POST is sent once: it may have taken effect')
 })

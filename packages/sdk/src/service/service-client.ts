@@ -1,6 +1,8 @@
 // Calls another service the zero-trust way: mTLS with this workload's SVID to
 // a server that must present the target's SPIFFE ID, and a token exchanged
 // for one addressed to that target alone (never the caller's own token).
+// Answers are bounded in size; idempotent calls are retried once when the
+// connection failed before any answer.
 import { request } from '@bulwark/core'
 import type { ComponentRuntime } from '../runtime/index.ts'
 import { ServiceErrors } from './errors.ts'
@@ -15,6 +17,8 @@ export type CallOptions = {
   subjectToken?: string
   requestId?: string
   timeoutMs?: number
+  /** Largest answer body read (default 1 MiB); a bigger one is a failure, so a callee cannot exhaust the caller's memory. */
+  maxAnswerBytes?: number
 }
 
 export type CallResult<T = unknown> = { status: number; headers: Record<string, string | string[] | undefined>; body: T }
@@ -22,6 +26,33 @@ export type CallResult<T = unknown> = { status: number; headers: Record<string, 
 export type ServiceClient = {
   callService<T = unknown>(name: string, options: CallOptions): Promise<CallResult<T>>
   exchange: TokenExchange
+}
+
+const DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024
+const IDEMPOTENT = new Set(['GET', 'PUT', 'DELETE'])
+const RETRYABLE = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'])
+
+class AnswerTooLarge extends Error {
+  readonly code = 'BW_ANSWER_TOO_LARGE'
+}
+
+/** The body as text, refusing (and cutting the connection) past `maxBytes`, whether or not a length was announced. */
+async function readLimited(body: AsyncIterable<Buffer> & { destroy(error?: Error): void }, announced: number, maxBytes: number): Promise<string> {
+  if (Number.isFinite(announced) && announced > maxBytes) {
+    body.destroy()
+    throw new AnswerTooLarge(`answer of ${announced} bytes is over the ${maxBytes}-byte limit`)
+  }
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    size += chunk.length
+    if (size > maxBytes) {
+      body.destroy()
+      throw new AnswerTooLarge(`answer is over the ${maxBytes}-byte limit`)
+    }
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
 }
 
 export function createServiceClient(rt: ComponentRuntime, options: { exchange?: TokenExchange } = {}): ServiceClient {
@@ -47,20 +78,27 @@ export function createServiceClient(rt: ComponentRuntime, options: { exchange?: 
       if (call.body !== undefined) headers['content-type'] = 'application/json'
       const url = new URL(call.path, target.url)
       for (const [key, value] of Object.entries(call.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value))
-      try {
-        const response = await request(url, {
-          method: call.method ?? 'GET', dispatcher: target.dispatcher, headers,
-          body: call.body === undefined ? undefined : JSON.stringify(call.body),
-          headersTimeout: call.timeoutMs ?? 10_000, bodyTimeout: call.timeoutMs ?? 10_000,
-        })
-        const text = await response.body.text()
-        let body: unknown = undefined
-        if (text.length > 0) {
-          try { body = JSON.parse(text) } catch { body = text }
+      const method = call.method ?? 'GET'
+      const maxBytes = call.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES
+      // An idempotent request (RFC 9110 §9.2.2) is sent once more when the connection failed before an answer.
+      const attempts = IDEMPOTENT.has(method) ? 2 : 1
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const response = await request(url, {
+            method, dispatcher: target.dispatcher, headers,
+            body: call.body === undefined ? undefined : JSON.stringify(call.body),
+            headersTimeout: call.timeoutMs ?? 10_000, bodyTimeout: call.timeoutMs ?? 10_000,
+          })
+          const text = await readLimited(response.body, Number(response.headers['content-length']), maxBytes)
+          let body: unknown = undefined
+          if (text.length > 0) {
+            try { body = JSON.parse(text) } catch { body = text }
+          }
+          return { status: response.statusCode, headers: response.headers, body: body as T }
+        } catch (error) {
+          if (attempt < attempts && RETRYABLE.has((error as { code?: string }).code ?? '')) continue
+          throw ServiceErrors.upstreamFailed(`call to \`${name}\` failed`, { cause: error })
         }
-        return { status: response.statusCode, headers: response.headers, body: body as T }
-      } catch (error) {
-        throw ServiceErrors.upstreamFailed(`call to \`${name}\` failed`, { cause: error })
       }
     },
   }
