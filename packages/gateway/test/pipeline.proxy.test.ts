@@ -4,7 +4,7 @@ import { createServer } from 'node:http'
 import { Agent } from 'undici'
 import { createManualClock } from '@bulwark/core'
 import { createProxyStage, forwardHeaders, responseHeaders } from '../src/pipeline/proxy.ts'
-import { createCircuitBreaker } from '../src/circuit-breaker.ts'
+import { createCircuitBreaker } from '@bulwark/sdk/service'
 import { makeCtx, makeReq, outcome, routeOf } from './helpers-unit.ts'
 
 test('drops hop-by-hop, spoofable and Connection-listed headers; sets ours', () => {

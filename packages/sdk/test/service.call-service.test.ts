@@ -14,6 +14,7 @@ let payments: SecureService
 let impostor: SecureService
 let orders: TestRuntime
 let posts = 0
+let downHits = 0
 
 before(async () => {
   p = await startTestPlatform()
@@ -30,6 +31,11 @@ before(async () => {
     flaky += 1
     if (flaky === 1) request.raw.socket.destroy() // the first attempt loses its connection
     return { attempt: flaky }
+  })
+  payments.get('/down', { config: { auth: 'optional' } }, async (request) => {
+    downHits += 1
+    request.raw.socket.destroy()
+    return {}
   })
   payments.post('/flaky-post', { config: { auth: 'optional' } }, async (request) => {
     posts += 1
@@ -129,4 +135,22 @@ test('an idempotent call is retried once after a lost connection; a POST is not'
   assert.deepEqual(res.body, { attempt: 2 })
   await assert.rejects(client.callService('payments', { method: 'POST', path: '/flaky-post', body: {} }), (e: { code?: string }) => e.code === 'BW_UPSTREAM_FAILED')
   assert.equal(posts, 1, 'a POST is sent once: it may have taken effect')
+})
+
+test('a callee that keeps failing opens its circuit: calls fail fast with 503 and Retry-After, then one trial after the cooldown', async () => {
+  const client = createServiceClient(orders, { breakerFailures: 2, breakerCooldownMs: 5000 })
+  for (let i = 0; i < 2; i++) await assert.rejects(client.callService('payments', { path: '/down' }), (e: { code?: string }) => e.code === 'BW_UPSTREAM_FAILED')
+  const hits = downHits
+  await assert.rejects(client.callService('payments', { path: '/down' }), (e: { code?: string; status?: number; headers?: Record<string, string> }) =>
+    e.code === 'BW_UPSTREAM_UNAVAILABLE' && e.status === 503 && Number(e.headers?.['retry-after']) >= 1)
+  assert.equal(downHits, hits, 'an open circuit sends nothing')
+  p.clock.advance(5000)
+  try {
+    await assert.rejects(client.callService('payments', { path: '/down' }), (e: { code?: string }) => e.code === 'BW_UPSTREAM_FAILED')
+    assert.ok(downHits > hits, 'after the cooldown one trial goes through')
+    await assert.rejects(client.callService('payments', { path: '/down' }), (e: { code?: string }) => e.code === 'BW_UPSTREAM_UNAVAILABLE', 'the failed trial opens it again')
+    await assert.rejects(client.callService('payments', { path: '/public' }), (e: { code?: string }) => e.code === 'BW_UPSTREAM_UNAVAILABLE', 'the circuit is per target, not per path')
+  } finally {
+    p.clock.advance(-5000)
+  }
 })

@@ -12,7 +12,7 @@ import type { Clock } from '@bulwark/core'
 import { GatewayErrors } from '../errors.ts'
 import { isInternalPath } from '../path.ts'
 import { sendUpstream } from '../upstream-request.ts'
-import { createCircuitBreaker, type CircuitBreaker } from '../circuit-breaker.ts'
+import { createCircuitBreaker, type CircuitBreaker } from '@bulwark/sdk/service'
 import type { Stage, RequestContext, GatewayRequest } from './types.ts'
 
 export type UpstreamPeer = { url: string; spiffeId: string; dispatcher: Dispatcher }

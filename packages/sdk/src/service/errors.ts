@@ -20,4 +20,5 @@ export const ServiceErrors = {
   exchangeRefused: defineError('BW_EXCHANGE_REFUSED', 403, 'token exchange refused'),
   exchangeFailed: defineError('BW_EXCHANGE_FAILED', 502, 'token exchange failed'),
   upstreamFailed: defineError('BW_UPSTREAM_FAILED', 502, 'call to another service failed'),
+  upstreamUnavailable: defineError('BW_UPSTREAM_UNAVAILABLE', 503, 'the called service keeps failing; try later'),
 } as const

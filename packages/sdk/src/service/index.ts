@@ -8,6 +8,7 @@ export { createTokenExchange, type TokenExchange, type TokenExchangeOptions } fr
 export { createTokenVerifier, type TokenVerifier, type TokenVerifierOptions } from './token-verifier.ts'
 export { createJwksResolver, type JwksOptions } from './jwks.ts'
 export { createKeySet, KeysUnavailableError, type KeySet, type KeySetOptions } from './key-set.ts'
+export { createCircuitBreaker, type CircuitBreaker } from './circuit-breaker.ts'
 export { createRevocationFeed, type RevocationFeed, type RevocationEntry } from './revocation-feed.ts'
 export { createValidatorCompiler } from './validation.ts'
 export { principalEntity, requestContext, ANONYMOUS } from './authorize.ts'

@@ -2,11 +2,13 @@
 // a server that must present the target's SPIFFE ID, and a token exchanged
 // for one addressed to that target alone (never the caller's own token).
 // Answers are bounded in size; idempotent calls are retried once when the
-// connection failed before any answer.
+// connection failed before any answer; a circuit breaker per target fails
+// fast (503) while a callee keeps failing.
 import { request } from '@bulwark/core'
 import type { ComponentRuntime } from '../runtime/index.ts'
 import { ServiceErrors } from './errors.ts'
 import { createTokenExchange, type TokenExchange } from './token-exchange.ts'
+import { createCircuitBreaker, type CircuitBreaker } from './circuit-breaker.ts'
 
 export type CallOptions = {
   method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
@@ -55,8 +57,24 @@ async function readLimited(body: AsyncIterable<Buffer> & { destroy(error?: Error
   return Buffer.concat(chunks).toString('utf8')
 }
 
-export function createServiceClient(rt: ComponentRuntime, options: { exchange?: TokenExchange } = {}): ServiceClient {
+export type ServiceClientOptions = {
+  exchange?: TokenExchange
+  /** Consecutive failures (no answer, or 502/503/504) that open a target's circuit; default 5. */
+  breakerFailures?: number
+  /** How long an open circuit fails fast before one trial call; default 5 s. */
+  breakerCooldownMs?: number
+}
+
+const FAILED_ANSWERS = new Set([502, 503, 504])
+
+export function createServiceClient(rt: ComponentRuntime, options: ServiceClientOptions = {}): ServiceClient {
   let exchange = options.exchange
+  const breakers = new Map<string, CircuitBreaker>()
+  const breakerOf = (name: string) => {
+    let breaker = breakers.get(name)
+    if (!breaker) breakers.set(name, breaker = createCircuitBreaker({ failures: options.breakerFailures ?? 5, cooldownMs: options.breakerCooldownMs ?? 5000, clock: rt.clock }))
+    return breaker
+  }
   const tokens = (): TokenExchange => {
     if (!exchange) {
       const identity = rt.peer('identity')
@@ -78,6 +96,10 @@ export function createServiceClient(rt: ComponentRuntime, options: { exchange?: 
       if (call.body !== undefined) headers['content-type'] = 'application/json'
       const url = new URL(call.path, target.url)
       for (const [key, value] of Object.entries(call.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value))
+      // Asked only now, with the request ready: a half-open circuit's one trial must end in success() or failure().
+      const circuit = breakerOf(name)
+      const wait = circuit.blockedForMs()
+      if (wait > 0) throw ServiceErrors.upstreamUnavailable(`\`${name}\` keeps failing; not called`, { headers: { 'retry-after': String(Math.ceil(wait / 1000)) } })
       const method = call.method ?? 'GET'
       const maxBytes = call.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES
       // An idempotent request (RFC 9110 §9.2.2) is sent once more when the connection failed before an answer.
@@ -94,9 +116,12 @@ export function createServiceClient(rt: ComponentRuntime, options: { exchange?: 
           if (text.length > 0) {
             try { body = JSON.parse(text) } catch { body = text }
           }
+          if (FAILED_ANSWERS.has(response.statusCode)) circuit.failure()
+          else circuit.success()
           return { status: response.statusCode, headers: response.headers, body: body as T }
         } catch (error) {
           if (attempt < attempts && RETRYABLE.has((error as { code?: string }).code ?? '')) continue
+          circuit.failure()
           throw ServiceErrors.upstreamFailed(`call to \`${name}\` failed`, { cause: error })
         }
       }

@@ -1,6 +1,7 @@
-// A circuit breaker per upstream: after `failures` consecutive failures it
-// opens for `cooldownMs` (requests fail fast with 503), then lets one trial
-// request through (half-open); a success closes it again.
+// A circuit breaker per upstream (the gateway's proxy, the sdk's callService):
+// after `failures` consecutive failures it opens for `cooldownMs` (requests
+// fail fast with 503), then lets one trial request through (half-open); a
+// success closes it again.
 import type { Clock } from '@bulwark/core'
 
 export type CircuitBreaker = {
