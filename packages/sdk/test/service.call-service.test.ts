@@ -32,6 +32,10 @@ before(async () => {
     if (flaky === 1) request.raw.socket.destroy() // the first attempt loses its connection
     return { attempt: flaky }
   })
+  payments.get('/slow', { config: { auth: 'optional' } }, async () => {
+    await new Promise((r) => setTimeout(r, 2000))
+    return { late: true }
+  })
   payments.get('/down', { config: { auth: 'optional' } }, async (request) => {
     downHits += 1
     request.raw.socket.destroy()
@@ -153,4 +157,13 @@ test('a callee that keeps failing opens its circuit: calls fail fast with 503 an
   } finally {
     p.clock.advance(-5000)
   }
+})
+
+test('a callee slower than the timeout is a 502 after the timeout, not a hung request', async () => {
+  const client = createServiceClient(orders)
+  const started = performance.now()
+  await assert.rejects(client.callService('payments', { path: '/slow', timeoutMs: 200 }), (e: { code?: string; cause?: { code?: string } }) =>
+    e.code === 'BW_UPSTREAM_FAILED' && e.cause?.code === 'UND_ERR_HEADERS_TIMEOUT')
+  const elapsed = performance.now() - started
+  assert.ok(elapsed >= 190 && elapsed < 1500, `gave up after the timeout (${elapsed.toFixed(0)} ms); a timed-out call is not retried`)
 })

@@ -128,6 +128,15 @@ test('orders charges a card through token exchange; the act chain shows orders t
   assert.equal(conflict.status, 409)
 })
 
+test('a charge over the amount cap is a 400 and records nothing (API4:2023, unrestricted resource consumption)', async () => {
+  const pm = (await addCard('erin')).body.id
+  const res = await chargeViaOrders('erin', { paymentMethodId: pm, amount: 1_000_001, currency: 'USD', orderId: 'ord_cap1' })
+  assert.equal(res.status, 400)
+  assert.equal(res.body.code, 'BW_PAYMENTS_AMOUNT_TOO_LARGE')
+  const within = await chargeViaOrders('erin', { paymentMethodId: pm, amount: 1_000_000, currency: 'USD', orderId: 'ord_cap1' })
+  assert.equal(within.status, 201, 'the refused attempt left no charge behind for this order')
+})
+
 test('a charge on someone else\'s card is a 404, even through orders (BOLA)', async () => {
   const alicePm = (await api(gateway, url, 'GET', '/payments/methods', { token: await token('alice') })).body.items[0].id
   const before = rt.audit.events.length
