@@ -1,14 +1,17 @@
 // The component's start step, separate from main.ts so tests can run it with
 // a hand-made runtime: validate our config section, open the store under the
 // home, seed the demo, hand the Fastify app back to the runtime.
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { loadConfig } from '@bulwark/core'
 import type { ComponentRuntime, StartResult } from '@bulwark/sdk/runtime'
 import { IdentityConfigSchema } from './config.ts'
 import { createIdentity } from './identity.ts'
 import { seedDemo } from './seed.ts'
 
-function readMasterKey(path: string): Buffer {
+/** The platform master key; refused (fail closed) when anyone but the owner may read or write the file. */
+export function readMasterKey(path: string): Buffer {
+  const mode = statSync(path).mode & 0o777
+  if ((mode & 0o077) !== 0) throw new Error(`master key file ${path} has mode ${mode.toString(8)}; it must be 600`)
   const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64')
   if (key.length < 32) throw new Error('master key is shorter than 32 bytes')
   return key

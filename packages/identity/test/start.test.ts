@@ -1,11 +1,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { createHealth, createManualClock, createMemoryAuditSink, createMetrics, createMtlsAgent, createRevocationSet, createSilentLogger, expectSpiffeId, homePaths, mtlsServerOptions } from '@bulwark/core'
 import { createTestCa, freePort, tempDir } from '@bulwark/testkit'
 import type { ComponentRuntime } from '@bulwark/sdk/runtime'
-import { startIdentity } from '../src/start.ts'
+import { readMasterKey, startIdentity } from '../src/start.ts'
 
 test('the component starts from a runtime: config section with the platform frame, demo seed under the home, a serving app', async () => {
   const ca = await createTestCa({ trustDomain: 'bulwark.test' })
@@ -42,4 +42,15 @@ test('the component starts from a runtime: config section with the platform fram
     await close?.()
     await app.close()
   }
+})
+
+test('the master key is refused unless only its owner can read it, and when it is short', () => {
+  using dir = tempDir('bulwark-identity-key-')
+  const path = `${dir.path}/master.key`
+  writeFileSync(path, randomBytes(32).toString('base64'), { mode: 0o644 })
+  assert.throws(() => readMasterKey(path), /mode 644; it must be 600/)
+  chmodSync(path, 0o600)
+  assert.equal(readMasterKey(path).length, 32)
+  writeFileSync(path, randomBytes(16).toString('base64'), { mode: 0o600 })
+  assert.throws(() => readMasterKey(path), /shorter than 32 bytes/)
 })
