@@ -34,6 +34,8 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
   private statusCode = 0
   private headers: Record<string, string | string[]> = {}
   private settled = false
+  private ended = false
+  private abort: ((reason?: Error) => void) | undefined
 
   private readonly bufferLimit: number
   private readonly resolve: (answer: UpstreamAnswer) => void
@@ -45,7 +47,9 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
     this.reject = reject
   }
 
-  onConnect(): void {}
+  onConnect(abort: (reason?: Error) => void): void {
+    this.abort = abort
+  }
 
   onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true // informational answers are not passed on
@@ -56,7 +60,14 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
       this.chunks = []
       return true
     }
-    this.stream = new Readable({ read: () => resume() })
+    this.stream = new Readable({
+      read: () => resume(),
+      // The reader gave up (the client went away): abort the upstream request so its connection is not held paused.
+      destroy: (error, callback) => {
+        if (!this.ended) this.abort?.(error ?? new Error('answer no longer wanted'))
+        callback(error)
+      },
+    })
     this.settle({ statusCode, headers: this.headers, body: this.stream })
     return true
   }
@@ -70,6 +81,7 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
+    this.ended = true
     if (this.stream) {
       this.stream.push(null)
       return
@@ -80,6 +92,7 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
   }
 
   onError(error: Error): void {
+    this.ended = true
     if (!this.settled) {
       this.settled = true
       this.reject(error)

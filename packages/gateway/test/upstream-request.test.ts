@@ -70,3 +70,33 @@ test('an upstream that dies before answering rejects with undici’s error code;
     await assert.rejects(drain(cut.body))
   })
 })
+
+test('a streamed answer its reader abandons is aborted upstream, so the connection is not held', async () => {
+  const big = Buffer.alloc(8 * 1024 * 1024, 1)
+  let closedEarly = false
+  const server = createServer((req, res) => {
+    if (req.url === '/small') return res.writeHead(200, { 'content-length': '2' }).end('ok')
+    res.on('close', () => { if (!res.writableFinished) closedEarly = true })
+    res.writeHead(200, { 'content-length': String(big.length) }).end(big)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  const agent = new Agent({ connections: 1 }) // one connection: a held one would block the next request
+  try {
+    const answer = await sendUpstream(agent, { origin, path: '/big', method: 'GET' }, 1024)
+    const body = answer.body as Readable
+    await new Promise((resolve) => body.once('data', resolve))
+    body.destroy()
+    const next = await Promise.race([
+      sendUpstream(agent, { origin, path: '/small', method: 'GET' }, 1024),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the connection is still held')), 3000)),
+    ])
+    assert.equal((next.body as Buffer).toString(), 'ok')
+    await new Promise((r) => setTimeout(r, 50))
+    assert.equal(closedEarly, true, 'the upstream saw the request cut off')
+  } finally {
+    await agent.destroy()
+    server.closeAllConnections()
+    server.close()
+  }
+})

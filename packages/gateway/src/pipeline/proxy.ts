@@ -6,7 +6,6 @@
 // set by us. `/internal/*` is never routed. Idempotent methods (RFC 9110
 // §9.2.2) are retried on connection failures; a circuit breaker per upstream
 // sheds load from a failing one.
-import {  } from '@bulwark/core'
 import type { Dispatcher } from 'undici'
 import type { Clock } from '@bulwark/core'
 import { GatewayErrors } from '../errors.ts'
