@@ -95,8 +95,12 @@ test('a spool at its size cap refuses further events, counts them, reports full 
   assert.ok(kept > 0 && kept < 60, `some events kept (${kept}), the rest refused`)
   assert.ok(readFileSync(spoolPath).length <= 4096, 'the file stays under its cap')
   assert.equal(emitter.spoolFull(), true)
+  // A small event that still fits does not make the spool look healthy again.
+  emitter.emit({ type: 'authz.denied', actor: { kind: 'user', id: 'b' }, action: 'orders.get', outcome: 'denied' })
+  await emitter.flush()
+  assert.equal(emitter.spoolFull(), true, 'full until the audit service drains it')
   const dropped = Number(/^bulwark_audit_emit_dropped_total\{[^}]*reason="spool_full"[^}]*\} (\d+)$/m.exec(await metrics.registry.metrics())?.[1] ?? NaN)
-  assert.equal(dropped, 60 - kept)
+  assert.ok(dropped >= 60 - kept)
 
   const harness = await startAudit({ ca, port })
   harnesses.push(harness)
@@ -105,6 +109,7 @@ test('a spool at its size cap refuses further events, counts them, reports full 
   assert.equal(emitter.spoolDepth(), 0)
   assert.equal(emitter.spoolFull(), false)
   const ids = harness.service.log.query({ after: -1, limit: 1000, order: 'asc' }).map((d) => JSON.parse(d).event).filter((e) => e.component === 'orders').map((e) => e.requestId)
-  assert.deepEqual(ids, [...Array.from({ length: kept }, (_, i) => `req-${i}`), 'req-after'], 'the oldest events, in order, then the new one')
+  assert.deepEqual(ids.slice(0, kept), Array.from({ length: kept }, (_, i) => `req-${i}`), 'the oldest events, in order')
+  assert.equal(ids.at(-1), 'req-after')
   await emitter.close()
 })

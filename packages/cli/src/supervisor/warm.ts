@@ -5,7 +5,7 @@
 // (scripts/warm-code-cache.mjs). Each component warms in its own process with
 // the flags and environment it runs with, two at a time (two cores).
 import { fork } from 'node:child_process'
-import { dirname, join } from 'node:path'
+import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { COMPONENT_ORDER } from '@bulwark/core/base'
 import { childEnvironment, childExecArgv } from './child.ts'
@@ -15,7 +15,7 @@ const WARM_CHILD = fileURLToPath(new URL('./warm-child.ts', import.meta.url))
 
 function warmOne(name: string, cacheDir: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const child = fork(WARM_CHILD, [join(dirname(entryPointOf(name)))], { stdio: 'ignore', env: childEnvironment(cacheDir), execArgv: childExecArgv(cacheDir) })
+    const child = fork(WARM_CHILD, [dirname(entryPointOf(name))], { stdio: 'ignore', env: childEnvironment(cacheDir), execArgv: childExecArgv(cacheDir) })
     child.on('exit', (code) => resolve(code === 0))
     child.on('error', () => resolve(false))
   })

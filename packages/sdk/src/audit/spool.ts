@@ -52,7 +52,8 @@ export function createSpool(path: string, onDepth: (depth: number) => void = () 
         lines.push(line)
         size += length
       }
-      full = lines.length < events.length
+      // Full stays true until a complete drain truncates the file: room for a small event is not room for the next.
+      if (lines.length < events.length) full = true
       if (lines.length === 0) return events.length
       await mkdir(dirname(path), { recursive: true, mode: 0o700 })
       const handle = await open(path, 'a', 0o600)
