@@ -104,3 +104,13 @@ test('a gateway configured with rateLimit.redisUrl keeps its limits in Redis', {
     await w.close()
   }
 })
+
+test('a rateLimit.redisUrl that is not a redis:// or rediss:// URL is refused at start, naming the key', async () => {
+  const { loadConfig } = await import('@bulwark/core')
+  const { GatewayConfigSchema } = await import('../src/config.ts')
+  for (const redisUrl of ['http://127.0.0.1:6379', 'file:///etc/passwd', '']) {
+    assert.throws(() => loadConfig(GatewayConfigSchema, { value: { rateLimit: { redisUrl } }, source: 'gateway' }),
+      (e: { code?: string; message: string }) => e.code === 'BW_CONFIG_INVALID' && e.message.includes('redisUrl'), redisUrl)
+  }
+  assert.equal(loadConfig(GatewayConfigSchema, { value: { rateLimit: { redisUrl: 'rediss://cache.internal:6380/1' } }, source: 'gateway' }).rateLimit.redisUrl, 'rediss://cache.internal:6380/1')
+})
