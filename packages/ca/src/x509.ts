@@ -1,7 +1,7 @@
 // X.509 building blocks for the CA on @peculiar/x509 over node:crypto's
 // WebCrypto: key generation and PEM round trips, certificate signing with the
 // extension profiles of RFC 5280 (CA certs) and the X.509-SVID spec (leaves).
-import 'reflect-metadata'
+import 'reflect-metadata' // @peculiar/x509 v2 loads tsyringe, which throws without a Reflect metadata polyfill
 import { webcrypto, randomBytes } from 'node:crypto'
 import * as x509 from '@peculiar/x509'
 

@@ -1,7 +1,7 @@
 // A throwaway CA for tests: root -> intermediate -> SVIDs, made in memory with
 // @peculiar/x509 on WebCrypto. Lets a component test real mTLS without the
 // ca service. Never used outside tests.
-import 'reflect-metadata'
+import 'reflect-metadata' // @peculiar/x509 v2 loads tsyringe, which throws without a Reflect metadata polyfill
 import { webcrypto, randomBytes } from 'node:crypto'
 import * as x509 from '@peculiar/x509'
 import { createSvidSource, serviceSpiffeId, type MutableSvidSource, type Svid } from '@bulwark/core'

@@ -110,6 +110,25 @@ test('creating a product is for admins only (API5:2023 BFLA), decided by policy'
   assert.deepEqual(adminActions.map((e) => [e.actor.id, e.outcome, e.resource]), [['admin', 'success', 'Catalog::"catalog"']])
 })
 
+test('an admin without a second factor in the token cannot create a product, and nothing is created', async () => {
+  const countProducts = async () => {
+    let total = 0
+    for (let cursor = ''; ;) {
+      const page = await get(`/catalog/products?limit=100${cursor ? `&cursor=${cursor}` : ''}`)
+      total += page.body.items.length
+      if (!page.body.nextCursor) return total
+      cursor = page.body.nextCursor
+    }
+  }
+  const before = await countProducts()
+  const body = { name: 'Password-only product', price: 100 }
+  const weak = await api(gateway, url, 'POST', '/catalog/products', { body, token: await p.identity.tokenFor('catalog', { sub: 'admin', roles: ['admin'], amr: ['pwd'] }) })
+  assert.equal(weak.status, 403)
+  assert.equal(weak.body.code, 'BW_AUTHZ_DENIED')
+  assert.equal(await countProducts(), before)
+  assert.ok(rt.audit.events.some((e) => e.type === 'authz.denied' && e.action === 'catalog.createProduct' && e.actor.id === 'admin'))
+})
+
 test('a product body with unknown or server-owned fields is refused (API3:2023 mass assignment)', async () => {
   const admin = await p.identity.tokenFor('catalog', { sub: 'admin', roles: ['admin'], amr: ['otp'] })
   for (const body of [{ name: 'x', price: 1, id: 'prod_mine' }, { name: 'x', price: 1, createdAt: '2000-01-01' }, { name: 'x', price: '1' }, { name: 'x', price: -5 }, { name: '', price: 1 }]) {

@@ -91,6 +91,16 @@ test('admins and the reporting client (orders:read:all) read any order; other cl
   assert.equal((await api(toOrders, url, 'GET', '/orders', { token: noScope })).status, 403)
 })
 
+test('an admin without a second factor in the token gets 404 on another user\'s order and 403 on the order list', async () => {
+  const weak = await token('admin', { roles: ['admin'], amr: ['pwd'] })
+  const read = await api(toOrders, url, 'GET', `/orders/${aliceOrder}`, { token: weak })
+  assert.equal(read.status, 404)
+  assert.equal(JSON.stringify(read.body).includes('alice'), false)
+  const list = await api(toOrders, url, 'GET', '/orders', { token: weak })
+  assert.equal(list.status, 403)
+  assert.ok(ordersRt.audit.events.some((e) => e.type === 'authz.denied' && e.actor.id === 'admin' && e.resource === `Order::"${aliceOrder}"`))
+})
+
 test('paying with someone else\'s payment method is refused and nothing is stored or charged', async () => {
   const res = await place('bob', { items: [{ productId: products[0]!.id, quantity: 1 }], paymentMethodId: cards.alice })
   assert.equal(res.status, 400)

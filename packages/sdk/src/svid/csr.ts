@@ -1,6 +1,6 @@
 // Key pair and PKCS#10 CSR (RFC 2986) made inside the workload: the private
 // key never leaves the process; the CA only ever sees the CSR.
-import 'reflect-metadata'
+import 'reflect-metadata' // @peculiar/x509 v2 loads tsyringe, which throws without a Reflect metadata polyfill
 import { webcrypto } from 'node:crypto'
 import * as x509 from '@peculiar/x509'
 
