@@ -1,4 +1,4 @@
-// The reference proxies from ../shared/peers (nginx: bare reverse proxy;
+// The reference proxies, configured from the templates in ./peers (nginx: bare reverse proxy;
 // HAProxy: TLS + jwt_verify + stick-table rate limit), Debian's packages,
 // installed with apt-get when missing, started on loopback, stopped after.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 
-const TEMPLATES = ['/work/shared/peers', new URL('../../../shared/peers', import.meta.url).pathname]
+// Kept in the repository so the benchmark stands on its own.
+const TEMPLATES = [new URL('./peers', import.meta.url).pathname]
 
 export function templateDir(): string | undefined {
   return TEMPLATES.find((dir) => existsSync(join(dir, 'nginx-proxy.conf.template')))
