@@ -32,7 +32,12 @@ const PatchUser = Type.Object({
   disabled: Type.Optional(Type.Boolean()),
   password: Type.Optional(Type.String({ minLength: 12, maxLength: 256 })),
 }, { additionalProperties: false, minProperties: 1 })
-const Lock = Type.Object({ seconds: Type.Integer({ minimum: 1, maximum: 30 * 86400 }), reason: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false })
+const Lock = Type.Object({
+  seconds: Type.Integer({ minimum: 1, maximum: 30 * 86400 }),
+  reason: Type.String({ minLength: 1, maxLength: 200 }),
+  /** Also end every session and token of the user; a lock on its own stops new password logins only. */
+  revokeSessions: Type.Boolean({ default: false }),
+}, { additionalProperties: false })
 const CreateClient = Type.Object({
   clientId: Type.String({ pattern: '^(?!svc-)[a-z0-9][a-z0-9._-]{1,63}$' }),
   public: Type.Boolean({ default: false }),
@@ -165,14 +170,23 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext):
     emit(ctx, { type: 'mfa.enrolled', actor: actorOf(request), action: 'mfa.enrol', outcome: 'success', resource: `user:${user.id}`, requestId: String(request.id) })
     return { otpauthUri: uri, qrDataUrl: await totpQrDataUrl(uri) }
   })
+  // A lock stops new password logins only (NIST SP 800-63B §5.2.2 throttling): the user's sessions and
+  // refresh tokens keep working, or anyone who knows a username could log its owner out everywhere.
+  // Ending them is a separate, explicit decision (`revokeSessions`): an operator's, or a detector's when
+  // the password is known to someone else (repeated MFA failures).
   app.post('/admin/v1/users/:id/lock', { schema: { params: Params, body: Lock } }, async (request) => {
     const peer = requirePeer(request, (id) => isOperator(id) || id === `spiffe://${td}/svc/audit`)
     const user = findUser((request.params as { id: string }).id)
-    const { seconds, reason } = request.body as { seconds: number; reason: string }
+    const { seconds, reason, revokeSessions } = request.body as { seconds: number; reason: string; revokeSessions: boolean }
+    const actor = { kind: isOperator(peer.spiffeId) ? 'operator' as const : 'service' as const, spiffeId: peer.spiffeId }
     ctx.lockout.lock(accountKey(user.username), seconds, reason)
-    const revoked = await ctx.revokeSubject({ kind: 'user', id: user.id })
-    emit(ctx, { type: 'account.locked', actor: { kind: isOperator(peer.spiffeId) ? 'operator' : 'service', spiffeId: peer.spiffeId }, action: 'users.lock', outcome: 'success', resource: `user:${user.id}`, reason: 'admin_lock', requestId: String(request.id), details: { seconds } })
-    return { user: user.id, lockedUntil: new Date(ctx.lockout.lockedUntil(accountKey(user.username)) ?? ctx.clock.now()).toISOString(), removedRecords: revoked }
+    emit(ctx, { type: 'account.locked', actor, action: 'users.lock', outcome: 'success', resource: `user:${user.id}`, reason: actor.kind === 'operator' ? 'admin_lock' : 'detector_lock', requestId: String(request.id), details: { seconds, revokeSessions } })
+    let removed = 0
+    if (revokeSessions) {
+      removed = await ctx.revokeSubject({ kind: 'user', id: user.id })
+      emit(ctx, { type: 'subject.revoked', actor, action: 'subject.revoke', outcome: 'success', resource: `user:${user.id}`, reason: 'lock_with_revoke', requestId: String(request.id), details: { removedRecords: removed } })
+    }
+    return { user: user.id, lockedUntil: new Date(ctx.lockout.lockedUntil(accountKey(user.username)) ?? ctx.clock.now()).toISOString(), sessionsRevoked: revokeSessions, removedRecords: removed }
   })
   app.post('/admin/v1/users/:id/unlock', { schema: { params: Params } }, async (request) => {
     operator(request)
