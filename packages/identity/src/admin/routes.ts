@@ -1,6 +1,7 @@
 // Admin API over mTLS. The revocation feed is for gateways and services; the
 // rest is for the operator (`spiffe://<td>/operator/*`), except locking a
-// user, which the audit service's detectors may also do.
+// user, which the audit service's detectors may also do, and the account
+// directory, which the users service reads for the admin's user listing.
 import { Type } from '@sinclair/typebox'
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
@@ -50,6 +51,12 @@ const CreateClient = Type.Object({
   jwks: Type.Optional(Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown()), { minItems: 1, maxItems: 5 }) }, { additionalProperties: false })),
 }, { additionalProperties: false })
 const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }) })
+const AccountsQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
+  cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' })),
+  /** Comma-separated user ids (the users service enriching an email search). */
+  ids: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9-]{1,64}(,[A-Za-z0-9-]{1,64}){0,99}$' })),
+}, { additionalProperties: false })
 const Feed = Type.Object({ after: Type.Integer({ minimum: 0, default: 0 }), wait: Type.Integer({ minimum: 0, maximum: 60, default: 0 }) }, { additionalProperties: false })
 
 export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext): void {
@@ -141,6 +148,23 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext):
   app.get('/admin/v1/users/:id', { schema: { params: Params } }, async (request) => {
     operator(request)
     return publicUser(findUser((request.params as { id: string }).id))
+  })
+  /**
+   * The account directory: identity owns the accounts, the users service merges them with its profiles
+   * for `GET /api/admin/users` (which it authorizes: admin with MFA). Only id, username, roles, disabled
+   * and creation time leave: no hash, no TOTP, no PII. `svc/users` may read this and nothing else here.
+   */
+  app.get('/admin/v1/accounts', { schema: { querystring: AccountsQuery } }, async (request) => {
+    const peer = requirePeer(request, (id) => isOperator(id) || id === usersService)
+    const { limit, cursor, ids } = request.query as { limit: number; cursor?: string; ids?: string }
+    const after = cursor === undefined ? '' : Buffer.from(cursor, 'base64url').toString('utf8')
+    if (cursor !== undefined && !USERNAME.test(after)) throw IdentityErrors.badCursor()
+    const page = ctx.users.accounts(limit, after, ids?.split(','))
+    emit(ctx, {
+      type: 'account.listed', actor: { kind: isOperator(peer.spiffeId) ? 'operator' : 'service', spiffeId: peer.spiffeId }, action: 'accounts.list',
+      outcome: 'success', resource: 'accounts', requestId: String(request.id), details: { count: page.accounts.length, byId: ids !== undefined },
+    })
+    return { items: page.accounts, nextCursor: page.more ? Buffer.from(page.accounts.at(-1)!.username).toString('base64url') : null }
   })
   app.post('/admin/v1/users', { schema: { body: CreateUser } }, async (request, reply) => {
     operator(request)
