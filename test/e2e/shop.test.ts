@@ -117,7 +117,10 @@ test('API4 unrestricted resource consumption: page size capped, bodies limited',
 test('API5 broken function level authorization: customers cannot use admin functions', async () => {
   assert.equal((await api('GET', '/api/admin/users', tokens.alice)).status, 403)
   assert.equal((await api('POST', '/api/catalog/products', tokens.alice, { name: 'Free stuff', priceCents: 1, currency: 'EUR' })).status, 403)
-  assert.equal((await api('GET', '/api/admin/users', tokens.admin)).status, 200)
+  const directory = await api('GET', '/api/admin/users', tokens.admin)
+  assert.equal(directory.status, 200)
+  // Every account identity holds, whether or not it ever called the users service.
+  assert.deepEqual(directory.json.items.map((u: { username: string }) => u.username).sort(), ['admin', 'alice', 'bob'])
 })
 
 test('API8/API9 misconfiguration and inventory: security headers, no internal routes, TLS 1.2+ only', async () => {

@@ -35,7 +35,7 @@ export function createAlertCenter(config: AuditConfig, deps: AlertDeps): AlertCe
     const response = detection.response
     if (!response) return undefined
     if (response.kind === 'lock') {
-      const action = `lock account \`${response.user}\` for ${response.seconds}s`
+      const action = `lock account \`${response.user}\` for ${response.seconds}s${response.revokeSessions ? ' and revoke its sessions' : ''}`
       if (!config.responses.lockAccounts || !deps.lockAccount) return { action, status: 'skipped', detail: 'account lockout responses are off' }
       return { action, status: 'pending' }
     }
@@ -52,7 +52,7 @@ export function createAlertCenter(config: AuditConfig, deps: AlertDeps): AlertCe
     if (alert.outcome?.status !== 'pending' || response?.kind !== 'lock') return alert
     let outcome: ResponseOutcome
     try {
-      await deps.lockAccount!(response.user, response.seconds, `audit alert ${alert.id}: ${alert.detector}`)
+      await deps.lockAccount!(response.user, response.seconds, `audit alert ${alert.id}: ${alert.detector}`, { revokeSessions: response.revokeSessions })
       outcome = { action: alert.outcome.action, status: 'done' }
     } catch (error) {
       outcome = { action: alert.outcome.action, status: 'failed', detail: (error as Error).message.slice(0, 200) }

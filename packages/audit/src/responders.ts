@@ -1,16 +1,18 @@
 // Outbound calls a detection may make: an account lock at identity
-// (POST /admin/v1/users/{id}/lock, allowed for svc/audit) and a webhook.
+// (POST /admin/v1/users/{id}/lock, allowed for svc/audit; sessions are revoked
+// only when the detection asks for it) and a webhook.
 import { request } from '@bulwark/core'
 import type { Dispatcher } from 'undici'
 
-export type LockAccount = (user: string, seconds: number, reason: string) => Promise<void>
+/** Locks `user` at identity; `revokeSessions` also ends its sessions and tokens (a lock alone stops new password logins only). */
+export type LockAccount = (user: string, seconds: number, reason: string, options?: { revokeSessions?: boolean }) => Promise<void>
 
 export function createIdentityLocker(peer: { url: string; dispatcher: Dispatcher }): LockAccount {
-  return async (user, seconds, reason) => {
+  return async (user, seconds, reason, options = {}) => {
     const res = await request(`${peer.url.replace(/\/$/, '')}/admin/v1/users/${encodeURIComponent(user)}/lock`, {
       method: 'POST', dispatcher: peer.dispatcher,
       headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify({ seconds, reason }),
+      body: JSON.stringify({ seconds, reason, revokeSessions: options.revokeSessions === true }),
       headersTimeout: 5000, bodyTimeout: 5000,
     })
     const text = await res.body.text()

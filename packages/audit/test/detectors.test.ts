@@ -37,12 +37,12 @@ const viaPublicClient = { kind: 'user' as const, id: 'user-42', clientId: 'shop-
 const payments = { kind: 'service' as const, spiffeId: `${SPIFFE}payments` }
 
 const CASES: Array<{ name: string; steps: Step[]; fires?: string; response?: Partial<NonNullable<Detection['response']>> }> = [
-  { name: 'brute force: 10 failed logins for one account in 15 minutes', steps: [{ type: 'login.failed', actor: alice, times: 10, every: 30_000 }], fires: 'brute_force', response: { kind: 'lock', user: 'alice' } },
+  { name: 'brute force: 10 failed logins for one account in 15 minutes (a lock that keeps the user\'s sessions)', steps: [{ type: 'login.failed', actor: alice, times: 10, every: 30_000 }], fires: 'brute_force', response: { kind: 'lock', user: 'alice', revokeSessions: false } },
   { name: 'normal: 9 failed logins then a success', steps: [{ type: 'login.failed', actor: alice, times: 9 }, { type: 'login.succeeded', actor: alice }] },
   { name: 'normal: 10 failed logins spread over an hour', steps: [{ type: 'login.failed', actor: alice, times: 10, every: 6 * 60_000 }] },
   { name: 'password spraying: one IP fails against 10 accounts', steps: [{ type: 'login.failed', actor: { kind: 'user', id: 'user{i}', ip: '198.51.100.7' }, times: 10 }], fires: 'password_spraying', response: { kind: 'block', target: 'ip', value: '198.51.100.7' } },
   { name: 'normal: 9 accounts failing from one office IP', steps: [{ type: 'login.failed', actor: { kind: 'user', id: 'user{i}', ip: '198.51.100.7' }, times: 9 }] },
-  { name: 'repeated MFA failures: 5 wrong codes', steps: [{ type: 'mfa.failed', actor: alice, times: 5 }], fires: 'mfa_failures', response: { kind: 'lock', user: 'alice' } },
+  { name: 'repeated MFA failures: 5 wrong codes (a lock that also revokes the sessions: the password is known)', steps: [{ type: 'mfa.failed', actor: alice, times: 5 }], fires: 'mfa_failures', response: { kind: 'lock', user: 'alice', revokeSessions: true } },
   { name: 'normal: 4 wrong codes', steps: [{ type: 'mfa.failed', actor: alice, times: 4 }] },
   { name: 'refresh-token reuse', steps: [{ type: 'token.refreshed', actor: alice }, { type: 'token.reuse_detected', actor: alice }], fires: 'token_reuse' },
   { name: 'refresh-token reuse (identity\'s `token.reused` spelling)', steps: [{ type: 'token.reused', actor: alice }], fires: 'token_reuse' },

@@ -57,6 +57,8 @@ test('brute force locks the account at identity (as svc/audit), stores the alert
   await hooked
   assert.deepEqual(locks[0], { caller: serviceSpiffeId(ca.trustDomain, 'audit'), id: 'bob', body: locks[0]!.body })
   assert.equal((locks[0]!.body as { seconds: number }).seconds, 900)
+  // Guessing passwords must not log the real user out: the lock asks for no session revocation.
+  assert.equal((locks[0]!.body as { revokeSessions: boolean }).revokeSessions, false)
   const alerts = (await operator.call('GET', '/v1/alerts')).body.alerts
   const alert = alerts.find((a: any) => a.detector === 'brute_force')
   assert.ok(alert)
@@ -65,6 +67,18 @@ test('brute force locks the account at identity (as svc/audit), stores the alert
   await harness.service.audit.flush()
   const logged = (await operator.call('GET', '/v1/events?type=alert.raised')).body.entries
   assert.ok(logged.some((e: any) => e.event.details.alertId === alert.id && e.event.component === 'audit'))
+})
+
+test('repeated MFA failures lock the account at identity and ask it to revoke the sessions too', async () => {
+  const locked = new Promise<void>((resolve) => { lockArrived = resolve })
+  const events = Array.from({ length: 5 }, () => makeEvent('identity', { type: 'mfa.failed', actor: { kind: 'user', id: 'carol-id', ip: '203.0.113.21' }, outcome: 'failure' }))
+  assert.equal((await idp.call('POST', '/v1/events', { events })).status, 200)
+  await locked
+  const lock = locks.find((l) => l.id === 'carol-id')!
+  assert.equal(lock.caller, serviceSpiffeId(ca.trustDomain, 'audit'))
+  assert.deepEqual({ ...(lock.body as object), reason: undefined }, { seconds: 900, reason: undefined, revokeSessions: true })
+  const alert = (await operator.call('GET', '/v1/alerts')).body.alerts.find((a: any) => a.detector === 'mfa_failures')
+  assert.match(alert.outcome.action, /revoke its sessions/)
 })
 
 test('password spraying blocks the address on the gateway feed (long-poll wakes up)', async () => {

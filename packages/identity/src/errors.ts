@@ -10,4 +10,5 @@ export const IdentityErrors = {
   weakPassword: defineError('BW_IDENTITY_WEAK_PASSWORD', 400, 'password does not meet the policy'),
   interactionNotFound: defineError('BW_IDENTITY_INTERACTION', 400, 'login session expired or invalid; start again'),
   csrf: defineError('BW_IDENTITY_CSRF', 403, 'form token missing or invalid'),
+  badCursor: defineError('BW_IDENTITY_BAD_CURSOR', 400, 'cursor is not valid'),
 } as const

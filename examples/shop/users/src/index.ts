@@ -6,6 +6,7 @@ import type { ComponentRuntime } from '@bulwark/sdk/runtime'
 import { createSecureService, type SecureService } from '@bulwark/sdk/service'
 import type { UsersConfig } from './config.ts'
 import { createProfiles } from './profiles.ts'
+import { createAccountDirectory } from './directory.ts'
 import { registerUsersRoutes } from './routes.ts'
 import { openUsersStore, type UsersStore } from './store.ts'
 import { createTransit, type Transit } from './transit.ts'
@@ -25,7 +26,7 @@ export async function createUsers(config: UsersConfig, deps: UsersDeps): Promise
   const app = await createSecureService(rt, { name: 'users', ...(deps.authorizer ? { authorizer: deps.authorizer } : {}) })
   const profiles = createProfiles({ store, transit, clock: rt.clock, emailIndexKey: config.emailIndexKey })
   registerUsersRoutes(app, {
-    store, profiles, clock: rt.clock, audit: rt.audit, defaultPageSize: config.defaultPageSize, revokeTokensOnErase: config.revokeTokensOnErase,
+    store, profiles, accounts: createAccountDirectory(app.callService), clock: rt.clock, audit: rt.audit, defaultPageSize: config.defaultPageSize, revokeTokensOnErase: config.revokeTokensOnErase,
   })
   return { app, store, close: async () => store.close() }
 }

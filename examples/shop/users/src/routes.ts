@@ -1,6 +1,7 @@
 // Users routes (behind the gateway: `/api/users/me…` -> `/users/me…`,
 // `/api/admin/users` -> `/admin/users`). Self-service is Cedar policy over the
-// profile's `owner`; the directory is `users.listUsers` (admin with MFA).
+// profile's `owner`; the directory is `users.listUsers` (admin with MFA) and
+// lists every account identity holds, each with the profile fields it has.
 // PATCH accepts exactly displayName, email and address: any other field is a
 // 400 (mass assignment, OWASP API3:2023).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
@@ -8,7 +9,8 @@ import type { AuditSink, Clock } from '@bulwark/core'
 import { UsersErrors } from './errors.ts'
 import type { ProfileData, Profiles } from './profiles.ts'
 import { ref, type SecureService } from '@bulwark/sdk/service'
-import type { UsersStore } from './store.ts'
+import type { ProfileRow, UsersStore } from './store.ts'
+import type { Account, AccountDirectory } from './directory.ts'
 
 const AddressObject = {
   type: 'object', additionalProperties: false, minProperties: 1,
@@ -25,7 +27,7 @@ export const schemas = {
   },
   page: {
     type: 'object', additionalProperties: false,
-    properties: { limit: { type: 'integer', minimum: 1, maximum: 100 }, cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' }, email: { type: 'string', maxLength: 254 } },
+    properties: { limit: { type: 'integer', minimum: 1, maximum: 100 }, cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' }, email: { type: 'string', maxLength: 254 } },
   },
 } as const
 
@@ -45,7 +47,7 @@ function selfProfile(request: FastifyRequest, action: string): string {
 }
 
 export type UsersRouteDeps = {
-  store: UsersStore; profiles: Profiles; clock: Clock; audit: AuditSink; defaultPageSize: number; revokeTokensOnErase: boolean
+  store: UsersStore; profiles: Profiles; accounts: AccountDirectory; clock: Clock; audit: AuditSink; defaultPageSize: number; revokeTokensOnErase: boolean
 }
 
 export function registerUsersRoutes(app: SecureService & FastifyInstance, deps: UsersRouteDeps): void {
@@ -86,18 +88,38 @@ export function registerUsersRoutes(app: SecureService & FastifyInstance, deps: 
     return { erased: true, tokensRevoked }
   })
 
+  /** An account with the profile fields it has (none until the user calls this service, none once erased). */
+  async function entry(account: Account, row: ProfileRow | undefined) {
+    const profile = row && !row.erased_at ? await profiles.decrypt(row) : undefined
+    return {
+      id: account.id, username: account.username, roles: account.roles, disabled: account.disabled, createdAt: account.createdAt,
+      displayName: profile?.displayName ?? null, email: profile?.email ?? null,
+    }
+  }
+
   app.get<{ Querystring: { limit?: number; cursor?: string; email?: string } }>('/admin/users', { schema: { querystring: schemas.page } }, async (request) => {
     request.authorize('users.listUsers', { type: 'UserDirectory', id: 'users' })
+    const limit = request.query.limit ?? deps.defaultPageSize
+    const requestId = String(request.id)
+    let items: Array<Awaited<ReturnType<typeof entry>>>
+    let nextCursor: string | null
     const index = request.query.email === undefined ? undefined : await profiles.emailIndex(request.query.email)
-    const page = deps.store.list(request.query.limit ?? deps.defaultPageSize, decodeCursor(request.query.cursor), index)
-    const items = await Promise.all(page.rows.map(async (row) => {
-      const p = await profiles.decrypt(row)
-      return { id: p.id, displayName: p.displayName, email: p.email, createdAt: p.createdAt }
-    }))
+    if (index === undefined) {
+      // Every account, paged by identity; profiles joined by id.
+      const page = await deps.accounts.page(limit, request.query.cursor, requestId)
+      items = await Promise.all(page.items.map((account) => entry(account, deps.store.get(account.id))))
+      nextCursor = page.nextCursor
+    } else {
+      // By email: the blind index finds the profiles, identity adds their accounts.
+      const page = deps.store.list(limit, decodeCursor(request.query.cursor), index)
+      const accounts = await deps.accounts.byIds(page.rows.map((row) => row.id), requestId)
+      items = await Promise.all(page.rows.filter((row) => accounts.has(row.id)).map((row) => entry(accounts.get(row.id)!, row)))
+      nextCursor = page.more ? encodeCursor(page.rows.at(-1)!.seq) : null
+    }
     deps.audit.emit({
       type: 'users.listed', actor: { kind: 'user', id: request.auth.sub }, action: 'users.listUsers', resource: 'UserDirectory::"users"',
-      outcome: 'success', requestId: String(request.id), details: { count: items.length, byEmail: index !== undefined },
+      outcome: 'success', requestId, details: { count: items.length, byEmail: index !== undefined },
     })
-    return { items, nextCursor: page.more ? encodeCursor(page.rows.at(-1)!.seq) : null }
+    return { items, nextCursor }
   })
 }

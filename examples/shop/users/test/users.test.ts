@@ -1,7 +1,7 @@
 // Users over real mTLS with the real vault and default policies: profile
-// self-service, mass assignment, the admin directory (BFLA), email lookup by
-// blind index, PII never in plaintext on disk, export, and erasure by
-// crypto-shredding.
+// self-service, mass assignment, PII never in plaintext on disk, export, and
+// erasure by crypto-shredding. The admin directory (with the real identity's
+// accounts) is in users.directory.test.ts.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { copyFileSync, readdirSync, readFileSync, statSync } from 'node:fs'
@@ -73,29 +73,6 @@ test('each caller only ever sees their own profile (API1:2023)', async () => {
   assert.equal(bob.body.id, 'bob')
   assert.equal(bob.body.email, 'bob@example.org')
   assert.equal(JSON.stringify(bob.body).includes(EMAIL), false)
-})
-
-test('the user directory is for admins (API5:2023 BFLA)', async () => {
-  const customer = await api(gateway, url, 'GET', '/admin/users', { token: await token('alice') })
-  assert.equal(customer.status, 403)
-  assert.equal(customer.body.code, 'BW_AUTHZ_DENIED')
-  const admin = await api(gateway, url, 'GET', '/admin/users', { token: await adminToken() })
-  assert.equal(admin.status, 200)
-  assert.deepEqual(admin.body.items.map((u: { id: string }) => u.id).sort(), ['alice', 'bob'])
-  assert.ok(rt.audit.events.some((e) => e.type === 'authz.denied' && e.action === 'users.listUsers' && e.actor.id === 'alice'))
-  assert.equal((await api(gateway, url, 'GET', '/admin/users?limit=101', { token: await adminToken() })).status, 400)
-  const paged = await api(gateway, url, 'GET', '/admin/users?limit=1', { token: await adminToken() })
-  assert.equal(paged.body.items.length, 1)
-  const next = await api(gateway, url, 'GET', `/admin/users?limit=1&cursor=${paged.body.nextCursor}`, { token: await adminToken() })
-  assert.notEqual(next.body.items[0].id, paged.body.items[0].id)
-})
-
-test('admins find a user by email through the blind index (case-insensitive), never by scanning plaintext', async () => {
-  const res = await api(gateway, url, 'GET', `/admin/users?email=${encodeURIComponent(' Alice.Liddell@EXAMPLE.org')}`, { token: await adminToken() })
-  assert.equal(res.status, 200)
-  assert.deepEqual(res.body.items.map((u: { id: string }) => u.id), ['alice'])
-  const none = await api(gateway, url, 'GET', '/admin/users?email=nobody%40example.org', { token: await adminToken() })
-  assert.deepEqual(none.body.items, [])
 })
 
 test('emails and addresses are never in plaintext in any file', () => {

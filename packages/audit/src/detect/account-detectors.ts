@@ -20,7 +20,8 @@ export function bruteForceDetector(config: DetectorsConfig['bruteForce']): Detec
         detector: 'brute_force', severity: 'high', key: `user:${event.actor.id}`,
         summary: `${count} failed logins for \`${event.actor.id}\` within ${config.windowSeconds}s`,
         details: { username: event.actor.id, failures: count, windowSeconds: config.windowSeconds, lastIp: event.actor.ip ?? null },
-        response: { kind: 'lock', user: event.actor.id, seconds: config.lockSeconds },
+        // Guessing proves nothing about the session holder: the lock stops new logins, sessions stay (DESIGN: lockout).
+        response: { kind: 'lock', user: event.actor.id, seconds: config.lockSeconds, revokeSessions: false },
       }
     },
   }
@@ -60,7 +61,8 @@ export function mfaFailuresDetector(config: DetectorsConfig['mfaFailures']): Det
         detector: 'mfa_failures', severity: 'high', key: `user:${event.actor.id}`,
         summary: `${count} failed MFA attempts for \`${event.actor.id}\` within ${config.windowSeconds}s (password known to someone)`,
         details: { user: event.actor.id, failures: count, windowSeconds: config.windowSeconds, lastIp: event.actor.ip ?? null },
-        response: { kind: 'lock', user: event.actor.id, seconds: config.lockSeconds },
+        // Failing the second factor means the password was right: whoever holds it may hold sessions too.
+        response: { kind: 'lock', user: event.actor.id, seconds: config.lockSeconds, revokeSessions: true },
       }
     },
   }

@@ -7,7 +7,8 @@ export type BlockTarget = 'ip' | 'client' | 'subject'
 export type Severity = 'low' | 'medium' | 'high'
 
 export type Response =
-  | { kind: 'lock'; user: string; seconds: number }
+  /** `revokeSessions`: also end the user's sessions and tokens (only when the password is known to someone else). */
+  | { kind: 'lock'; user: string; seconds: number; revokeSessions: boolean }
   | { kind: 'block'; target: BlockTarget; value: string; seconds: number }
 
 export type Detection = {

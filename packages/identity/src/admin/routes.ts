@@ -1,6 +1,7 @@
 // Admin API over mTLS. The revocation feed is for gateways and services; the
 // rest is for the operator (`spiffe://<td>/operator/*`), except locking a
-// user, which the audit service's detectors may also do.
+// user, which the audit service's detectors may also do, and the account
+// directory, which the users service reads for the admin's user listing.
 import { Type } from '@sinclair/typebox'
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
@@ -32,7 +33,12 @@ const PatchUser = Type.Object({
   disabled: Type.Optional(Type.Boolean()),
   password: Type.Optional(Type.String({ minLength: 12, maxLength: 256 })),
 }, { additionalProperties: false, minProperties: 1 })
-const Lock = Type.Object({ seconds: Type.Integer({ minimum: 1, maximum: 30 * 86400 }), reason: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false })
+const Lock = Type.Object({
+  seconds: Type.Integer({ minimum: 1, maximum: 30 * 86400 }),
+  reason: Type.String({ minLength: 1, maxLength: 200 }),
+  /** Also end every session and token of the user; a lock on its own stops new password logins only. */
+  revokeSessions: Type.Boolean({ default: false }),
+}, { additionalProperties: false })
 const CreateClient = Type.Object({
   clientId: Type.String({ pattern: '^(?!svc-)[a-z0-9][a-z0-9._-]{1,63}$' }),
   public: Type.Boolean({ default: false }),
@@ -45,6 +51,12 @@ const CreateClient = Type.Object({
   jwks: Type.Optional(Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown()), { minItems: 1, maxItems: 5 }) }, { additionalProperties: false })),
 }, { additionalProperties: false })
 const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }) })
+const AccountsQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
+  cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' })),
+  /** Comma-separated user ids (the users service enriching an email search). */
+  ids: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9-]{1,64}(,[A-Za-z0-9-]{1,64}){0,99}$' })),
+}, { additionalProperties: false })
 const Feed = Type.Object({ after: Type.Integer({ minimum: 0, default: 0 }), wait: Type.Integer({ minimum: 0, maximum: 60, default: 0 }) }, { additionalProperties: false })
 
 export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext): void {
@@ -137,6 +149,23 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext):
     operator(request)
     return publicUser(findUser((request.params as { id: string }).id))
   })
+  /**
+   * The account directory: identity owns the accounts, the users service merges them with its profiles
+   * for `GET /api/admin/users` (which it authorizes: admin with MFA). Only id, username, roles, disabled
+   * and creation time leave: no hash, no TOTP, no PII. `svc/users` may read this and nothing else here.
+   */
+  app.get('/admin/v1/accounts', { schema: { querystring: AccountsQuery } }, async (request) => {
+    const peer = requirePeer(request, (id) => isOperator(id) || id === usersService)
+    const { limit, cursor, ids } = request.query as { limit: number; cursor?: string; ids?: string }
+    const after = cursor === undefined ? '' : Buffer.from(cursor, 'base64url').toString('utf8')
+    if (cursor !== undefined && !USERNAME.test(after)) throw IdentityErrors.badCursor()
+    const page = ctx.users.accounts(limit, after, ids?.split(','))
+    emit(ctx, {
+      type: 'account.listed', actor: { kind: isOperator(peer.spiffeId) ? 'operator' : 'service', spiffeId: peer.spiffeId }, action: 'accounts.list',
+      outcome: 'success', resource: 'accounts', requestId: String(request.id), details: { count: page.accounts.length, byId: ids !== undefined },
+    })
+    return { items: page.accounts, nextCursor: page.more ? Buffer.from(page.accounts.at(-1)!.username).toString('base64url') : null }
+  })
   app.post('/admin/v1/users', { schema: { body: CreateUser } }, async (request, reply) => {
     operator(request)
     const body = request.body as { username: string; password: string; roles: string[]; displayName?: string; email?: string; mfaRequired?: boolean }
@@ -165,14 +194,23 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext):
     emit(ctx, { type: 'mfa.enrolled', actor: actorOf(request), action: 'mfa.enrol', outcome: 'success', resource: `user:${user.id}`, requestId: String(request.id) })
     return { otpauthUri: uri, qrDataUrl: await totpQrDataUrl(uri) }
   })
+  // A lock stops new password logins only (NIST SP 800-63B §5.2.2 throttling): the user's sessions and
+  // refresh tokens keep working, or anyone who knows a username could log its owner out everywhere.
+  // Ending them is a separate, explicit decision (`revokeSessions`): an operator's, or a detector's when
+  // the password is known to someone else (repeated MFA failures).
   app.post('/admin/v1/users/:id/lock', { schema: { params: Params, body: Lock } }, async (request) => {
     const peer = requirePeer(request, (id) => isOperator(id) || id === `spiffe://${td}/svc/audit`)
     const user = findUser((request.params as { id: string }).id)
-    const { seconds, reason } = request.body as { seconds: number; reason: string }
+    const { seconds, reason, revokeSessions } = request.body as { seconds: number; reason: string; revokeSessions: boolean }
+    const actor = { kind: isOperator(peer.spiffeId) ? 'operator' as const : 'service' as const, spiffeId: peer.spiffeId }
     ctx.lockout.lock(accountKey(user.username), seconds, reason)
-    const revoked = await ctx.revokeSubject({ kind: 'user', id: user.id })
-    emit(ctx, { type: 'account.locked', actor: { kind: isOperator(peer.spiffeId) ? 'operator' : 'service', spiffeId: peer.spiffeId }, action: 'users.lock', outcome: 'success', resource: `user:${user.id}`, reason: 'admin_lock', requestId: String(request.id), details: { seconds } })
-    return { user: user.id, lockedUntil: new Date(ctx.lockout.lockedUntil(accountKey(user.username)) ?? ctx.clock.now()).toISOString(), removedRecords: revoked }
+    emit(ctx, { type: 'account.locked', actor, action: 'users.lock', outcome: 'success', resource: `user:${user.id}`, reason: actor.kind === 'operator' ? 'admin_lock' : 'detector_lock', requestId: String(request.id), details: { seconds, revokeSessions } })
+    let removed = 0
+    if (revokeSessions) {
+      removed = await ctx.revokeSubject({ kind: 'user', id: user.id })
+      emit(ctx, { type: 'subject.revoked', actor, action: 'subject.revoke', outcome: 'success', resource: `user:${user.id}`, reason: 'lock_with_revoke', requestId: String(request.id), details: { removedRecords: removed } })
+    }
+    return { user: user.id, lockedUntil: new Date(ctx.lockout.lockedUntil(accountKey(user.username)) ?? ctx.clock.now()).toISOString(), sessionsRevoked: revokeSessions, removedRecords: removed }
   })
   app.post('/admin/v1/users/:id/unlock', { schema: { params: Params } }, async (request) => {
     operator(request)

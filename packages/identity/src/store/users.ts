@@ -18,6 +18,9 @@ export type User = {
 
 export type UserRecord = User & { passwordHash: string; totpLastStep: number | null }
 
+/** What the account directory shows: no password hash, no TOTP, no PII (profiles live with the users service). */
+export type Account = { id: string; username: string; roles: string[]; disabled: boolean; createdAt: string }
+
 export type NewUser = { username: string; passwordHash: string; roles: string[]; displayName?: string; email?: string; mfaRequired?: boolean; totpSecret?: string }
 
 export type UserStore = {
@@ -25,6 +28,8 @@ export type UserStore = {
   byId(id: string): UserRecord | undefined
   byUsername(username: string): UserRecord | undefined
   list(): User[]
+  /** Accounts by username after `afterUsername` (keyset pagination); `ids` narrows to those ids. */
+  accounts(limit: number, afterUsername: string, ids?: readonly string[]): { accounts: Account[]; more: boolean }
   update(id: string, patch: Partial<Pick<User, 'roles' | 'displayName' | 'email' | 'mfaRequired' | 'disabled'>> & { passwordHash?: string }): User | undefined
   totpSecret(id: string): string | undefined
   setTotpSecret(id: string, secret: string | null): void
@@ -48,6 +53,9 @@ export function createUserStore(db: Database, options: { sealer: Sealer; clock: 
   const byId = db.prepare(`SELECT ${cols} FROM users WHERE id = ?`)
   const byName = db.prepare(`SELECT ${cols} FROM users WHERE username = ?`)
   const all = db.prepare(`SELECT ${cols} FROM users ORDER BY username`)
+  const accountCols = 'id, username, roles, disabled, created_at'
+  const accountPage = db.prepare(`SELECT ${accountCols} FROM users WHERE username > ? ORDER BY username LIMIT ?`)
+  const accountsById = db.prepare(`SELECT ${accountCols} FROM users WHERE id IN (SELECT value FROM json_each(?)) AND username > ? ORDER BY username LIMIT ?`)
   // PII (display name, email) is sealed at rest like the TOTP secret, bound to the user and the field.
   const sealPii = (id: string, field: string, value: string | null | undefined) => (value ? sealer.seal(value, `pii:${id}:${field}`) : null)
   const openPii = (id: string, field: string, value: string | null) => (value ? sealer.open(value, `pii:${id}:${field}`) : undefined)
@@ -72,6 +80,13 @@ export function createUserStore(db: Database, options: { sealer: Sealer; clock: 
     byId: (id) => toRecord(byId.get(id) as Row | undefined),
     byUsername: (username) => toRecord(byName.get(username) as Row | undefined),
     list: () => (all.all() as Row[]).map((row) => publicUser(toRecord(row)!)),
+    accounts(limit, afterUsername, ids) {
+      const rows = (ids ? accountsById.all(JSON.stringify(ids), afterUsername, limit + 1) : accountPage.all(afterUsername, limit + 1)) as Row[]
+      return {
+        accounts: rows.slice(0, limit).map((r) => ({ id: r.id, username: r.username, roles: JSON.parse(r.roles) as string[], disabled: r.disabled === 1, createdAt: new Date(r.created_at).toISOString() })),
+        more: rows.length > limit,
+      }
+    },
     update(id, patch) {
       const current = store.byId(id)
       if (!current) return undefined
