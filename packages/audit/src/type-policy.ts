@@ -1,8 +1,10 @@
 // Which caller may write which event types. Types that detectors act on (an
 // account lockout, an alert) or that speak for a control-plane component are
 // reserved for that component; everything else (authn., authz., rate_limit.,
-// request., token.rejected, a service's own namespaces) is open to any
-// platform component. Operator events come from the CLI as component `cli`.
+// request., token.rejected, …) is open to any platform component. The demo
+// shop's business events are reserved to the service that does the work, so
+// a compromised catalog cannot write `payment.charged`. Operator events come
+// from the CLI as component `cli`.
 // An entry ending in `.` reserves a namespace; otherwise one exact type.
 const RESERVED: ReadonlyArray<[type: string, owners: readonly string[]]> = [
   ['login.', ['identity']],
@@ -18,6 +20,11 @@ const RESERVED: ReadonlyArray<[type: string, owners: readonly string[]]> = [
   ['block.', ['audit']],
   ['incident.', ['cli']],
   ['operator.', ['cli']],
+  // The demo shop's business events: only the service that did the work may say it happened.
+  ['order.', ['orders']],
+  ['payment.', ['payments']],
+  ['payment_method.', ['payments']],
+  ['profile.', ['users']],
 ]
 
 /** The operator (component `cli`) may only write these namespaces. */

@@ -28,6 +28,7 @@ export const GatewayErrors = {
   pathRefused: defineError('BW_GATEWAY_PATH_REFUSED', 400, 'request path refused'),
   uriTooLong: defineError('BW_URI_TOO_LONG', 414, 'request target too long'),
   headersTooLarge: defineError('BW_HEADERS_TOO_LARGE', 431, 'request headers too large'),
+  duplicateHeader: defineError('BW_DUPLICATE_HEADER', 400, 'a request header that must appear once appears more than once'),
   badRequest: defineError('BW_BAD_REQUEST', 400, 'bad request'),
   validation: defineError('BW_VALIDATION_FAILED', 400, 'request failed validation'),
   invalidJson: defineError('BW_INVALID_JSON', 400, 'request body is not valid JSON'),

@@ -1,6 +1,8 @@
 // Glue between Fastify and the pipeline: builds the GatewayRequest and its
-// context, checks header limits and the request target, routes, answers CORS
-// preflights, runs the stages and writes the upstream's answer or a problem.
+// context, checks header limits, repeated single headers (on every request,
+// before any stage: sdk single-headers.ts) and the request target, routes,
+// answers CORS preflights, runs the stages and writes the upstream's answer or
+// a problem.
 import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { isBulwarkError } from '@bulwark/core'
@@ -8,6 +10,7 @@ import type { GatewayConfig } from './config.ts'
 import type { GatewayDeps } from './server.ts'
 import type { RouteTable } from './routes.ts'
 import type { PeerHealth } from './peer-health.ts'
+import { scanHeaders } from '@bulwark/sdk/service'
 import { GatewayErrors } from './errors.ts'
 import { parseRequestTarget } from './path.ts'
 import { createCidrList } from './ip.ts'
@@ -28,11 +31,12 @@ export type EdgeOptions = {
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 
-function checkHeaderLimits(rawHeaders: string[], config: GatewayConfig): void {
+/** Header count and size limits and no repeated single header, in one pass over rawHeaders (it runs on every request). */
+function checkHeaders(rawHeaders: string[], http2: boolean, config: GatewayConfig): void {
   if (rawHeaders.length / 2 > config.limits.maxHeaderCount) throw GatewayErrors.headersTooLarge(`more than ${config.limits.maxHeaderCount} request headers`)
-  let size = 0
-  for (const part of rawHeaders) size += part.length + 2
-  if (size > config.limits.maxHeaderBytes) throw GatewayErrors.headersTooLarge(`request headers larger than ${config.limits.maxHeaderBytes} bytes`)
+  const scan = scanHeaders(rawHeaders, http2)
+  if (typeof scan === 'string') throw GatewayErrors.duplicateHeader(`request header \`${scan}\` appears more than once`, { extensions: { header: scan } })
+  if (scan > config.limits.maxHeaderBytes) throw GatewayErrors.headersTooLarge(`request headers larger than ${config.limits.maxHeaderBytes} bytes`)
 }
 
 export function registerEdgeRoutes(app: FastifyInstance, options: EdgeOptions): void {
@@ -59,7 +63,15 @@ export function registerEdgeRoutes(app: FastifyInstance, options: EdgeOptions): 
   const rejections = deps.metrics.counter('bulwark_gateway_rejections_total', 'Requests refused, by stage and code', ['stage', 'code'])
   const metricsAllow = createCidrList(config.metrics.allow)
 
-  app.addHook('onRequest', async (_request, reply) => { reply.headers(headers) })
+  // Every route, health and metrics included: a request that is ambiguous or too big is refused before anything reads it.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.headers(headers)
+    try {
+      checkHeaders(request.raw.rawHeaders, request.raw.httpVersionMajor === 2, config)
+    } catch (error) {
+      return fail(error, undefined, request, reply)
+    }
+  })
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
 
@@ -110,7 +122,6 @@ export function registerEdgeRoutes(app: FastifyInstance, options: EdgeOptions): 
       const ctx: RequestContext = { requestId: String(request.id), log: request.log as never, params: {}, clientIp: '', responseHeaders: {} }
       const state: State = { req: undefined as never, ctx, start: performance.now() }
       try {
-        checkHeaderLimits(raw.rawHeaders, config)
         const { path, query, segments } = parseRequestTarget(target, config.limits.maxUrlLength)
         const req: GatewayRequest = {
           method: request.method, path, query, segments, headers: request.headers, remoteAddress: socket.remoteAddress ?? '',

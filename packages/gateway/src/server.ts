@@ -119,7 +119,7 @@ export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
   const app = createServiceServer({
     name: 'gateway', log: deps.log, http2: true, bodyLimit: config.limits.maxBodyBytes,
     https: edgeServerOptions(deps.svid, config.tls, config.limits) as never,
-    fastify: { http2SessionTimeout: config.limits.requestTimeoutMs, connectionTimeout: config.limits.requestTimeoutMs * 2, exposeHeadRoutes: false, routerOptions: { maxParamLength: 8192 }, clientErrorHandler: createClientErrorHandler(deps.audit, securityHeaders(config.hsts)) } as never,
+    fastify: { http2SessionTimeout: config.limits.requestTimeoutMs, connectionTimeout: config.limits.requestTimeoutMs * 2, exposeHeadRoutes: false, routerOptions: { maxParamLength: 8192 }, clientErrorHandler: createClientErrorHandler(deps.audit, deps.metrics, securityHeaders(config.hsts)) } as never,
   })
   const server = app.server as unknown as { headersTimeout: number; requestTimeout: number; keepAliveTimeout: number; maxHeadersCount: number; setSecureContext(o: object): void }
   server.headersTimeout = config.limits.headersTimeoutMs

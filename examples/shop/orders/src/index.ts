@@ -17,6 +17,6 @@ export async function createOrders(config: OrdersConfig, deps: OrdersDeps): Prom
   const { rt } = deps
   const store = openOrdersStore(config.database ?? rt.paths.database('orders'))
   const app = await createSecureService(rt, { name: 'orders', ...(deps.authorizer ? { authorizer: deps.authorizer } : {}) })
-  registerOrdersRoutes(app, { store, clock: rt.clock, defaultPageSize: config.defaultPageSize, maxItems: config.maxItems })
+  registerOrdersRoutes(app, { store, clock: rt.clock, audit: rt.audit, defaultPageSize: config.defaultPageSize, maxItems: config.maxItems })
   return { app, store, close: async () => store.close() }
 }

@@ -1,12 +1,14 @@
 // Orders routes (behind the gateway at `/api/orders`). Who may read which
 // order is Cedar policy over the order's `owner` attribute (owner, admin with
 // MFA, or a client holding `orders:read:all`); anyone else gets 404, the same
-// answer as for an order that does not exist (OWASP API1:2023).
+// answer as for an order that does not exist (OWASP API1:2023). Placing an
+// order is audited (`order.placed`, success or failure) with ids and amounts
+// only: no card data, no PII.
 import type { FastifyInstance } from 'fastify'
-import type { Clock } from '@bulwark/core'
+import type { AuditSink, Clock } from '@bulwark/core'
 import { OrdersErrors } from './errors.ts'
 import { placeOrder, type PlaceOrderInput } from './place-order.ts'
-import { ref, type SecureService } from '@bulwark/sdk/service'
+import { auditActor, auditOutcome, ref, type SecureService } from '@bulwark/sdk/service'
 import type { Order, OrdersStore } from './store.ts'
 
 const Id = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' }
@@ -37,12 +39,23 @@ function decodeCursor(cursor: string | undefined): number {
 const orderEntity = (o: Order) => ({ uid: { type: 'Order', id: o.id }, attrs: { owner: ref('User', o.owner), total: o.total, status: o.status }, parents: [] })
 const publicOrder = ({ owner: _owner, ...rest }: Order) => rest
 
-export function registerOrdersRoutes(app: SecureService & FastifyInstance, deps: { store: OrdersStore; clock: Clock; defaultPageSize: number; maxItems: number }): void {
+export function registerOrdersRoutes(app: SecureService & FastifyInstance, deps: { store: OrdersStore; clock: Clock; audit: AuditSink; defaultPageSize: number; maxItems: number }): void {
   const { store } = deps
   app.post<{ Body: PlaceOrderInput }>('/orders', { schema: { body: schemas.create } }, async (request, reply) => {
     const owner = request.auth.sub
     request.authorize('orders.create', { type: 'OrderBook', id: owner }, [{ uid: { type: 'OrderBook', id: owner }, attrs: { owner: ref('User', owner) }, parents: [] }])
-    const order = await placeOrder({ app, store, clock: deps.clock, maxItems: deps.maxItems }, request, request.body)
+    const event = { type: 'order.placed', actor: auditActor(request.auth), action: 'orders.create', requestId: String(request.id) }
+    let order: Order
+    try {
+      order = await placeOrder({ app, store, clock: deps.clock, maxItems: deps.maxItems }, request, request.body)
+    } catch (error) {
+      deps.audit.emit({ ...event, resource: `OrderBook::"${owner}"`, ...auditOutcome(error), details: { items: request.body.items.length, paymentMethodId: request.body.paymentMethodId } })
+      throw error
+    }
+    deps.audit.emit({
+      ...event, resource: `Order::"${order.id}"`, outcome: 'success',
+      details: { total: order.total, currency: order.currency, items: order.items.length, paymentMethodId: order.paymentMethodId, chargeId: order.chargeId },
+    })
     request.log.info({ orderId: order.id, total: order.total }, 'order placed')
     return reply.code(201).send(publicOrder(order))
   })

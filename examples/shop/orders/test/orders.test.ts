@@ -171,3 +171,23 @@ test('every orders route needs a token addressed to orders (API2:2023 broken aut
     assert.equal((await api(toOrders, url, method, path, { body, token: wrongAudience })).status, 401, `${method} ${path} with a payments token`)
   }
 })
+
+// Last: it places an order for bob, which the tests above assume he has not.
+test('placing an order is audited as order.placed: who, which order, the outcome; a refused one is a failure; no card data', async () => {
+  const before = ordersRt.audit.events.length
+  const ok = await place('bob', { items: [{ productId: products[0]!.id, quantity: 1 }], paymentMethodId: cards.bob })
+  assert.equal(ok.status, 201, JSON.stringify(ok.body))
+  const refused = await place('bob', { items: [{ productId: products[0]!.id, quantity: 1 }], paymentMethodId: 'pm_doesnotexist' })
+  assert.equal(refused.status >= 400 && refused.status < 500, true, JSON.stringify(refused.body))
+  const events = ordersRt.audit.events.slice(before).filter((e) => e.type === 'order.placed')
+  assert.equal(events.length, 2, JSON.stringify(ordersRt.audit.events.slice(before)))
+  const [placed, failed] = events
+  assert.deepEqual({ actor: placed!.actor, action: placed!.action, resource: placed!.resource, outcome: placed!.outcome }, {
+    actor: { kind: 'user', id: 'bob', clientId: 'shop-cli' }, action: 'orders.create', resource: `Order::"${ok.body.id}"`, outcome: 'success',
+  })
+  assert.deepEqual(placed!.details, { total: ok.body.total, currency: ok.body.currency, items: 1, paymentMethodId: cards.bob, chargeId: ok.body.chargeId })
+  assert.equal(placed!.requestId !== undefined, true)
+  assert.deepEqual({ resource: failed!.resource, outcome: failed!.outcome, reason: failed!.reason }, { resource: 'OrderBook::"bob"', outcome: 'failure', reason: refused.body.code })
+  const text = JSON.stringify(events)
+  for (const secret of ['4242424242424242', '"123"', 'cvc', 'last4', 'cardNumber']) assert.equal(text.includes(secret), false, `${secret} in ${text}`)
+})

@@ -29,6 +29,6 @@ export async function createPayments(config: PaymentsConfig, deps: PaymentsDeps)
     encrypt: async (...args) => { await ensureKey(); return await transit.encrypt(...args) },
     decrypt: async (...args) => { await ensureKey(); return await transit.decrypt(...args) },
   }
-  registerPaymentsRoutes(app, { store, transit: lazyTransit, clock: rt.clock, cardKey: config.cardKey, maxMethodsPerUser: config.maxMethodsPerUser, maxChargeAmount: config.maxChargeAmount })
+  registerPaymentsRoutes(app, { store, transit: lazyTransit, clock: rt.clock, audit: rt.audit, cardKey: config.cardKey, maxMethodsPerUser: config.maxMethodsPerUser, maxChargeAmount: config.maxChargeAmount })
   return { app, store, close: async () => store.close() }
 }

@@ -3,14 +3,17 @@
 // decides which workload may reach it, and the `payments.charge` policy
 // demands a token whose `act` shows the orders service (token exchange), on a
 // payment method the user owns. The CVC is checked for shape and dropped: it
-// is not stored, logged, audited or returned.
+// is not stored, logged, audited or returned. Adding a payment method
+// (`payment_method.added`) and charging (`payment.charged`, a declined card is
+// outcome `failure`) are audited with ids, brand and amounts only: never the
+// card number, its last digits, the expiry or the CVC.
 import type { FastifyInstance } from 'fastify'
-import type { Clock } from '@bulwark/core'
+import type { AuditSink, Clock } from '@bulwark/core'
 import { brandOf, luhnValid, notExpired } from './card.ts'
 import { PaymentsErrors } from './errors.ts'
 import type { PaymentsStore, StoredMethod } from './store.ts'
 import type { Transit } from './transit.ts'
-import { ref } from '@bulwark/sdk/service'
+import { auditActor, auditOutcome, ref } from '@bulwark/sdk/service'
 
 export const schemas = {
   createMethod: {
@@ -39,7 +42,7 @@ type ChargeBody = { paymentMethodId: string; amount: number; currency: string; o
 const publicMethod = (m: StoredMethod) => ({ id: m.id, last4: m.last4, brand: m.brand, expMonth: m.expMonth, expYear: m.expYear, createdAt: m.createdAt })
 const wallet = (owner: string) => ({ uid: { type: 'Wallet', id: owner }, attrs: { owner: ref('User', owner) }, parents: [] })
 
-export type PaymentsRouteDeps = { store: PaymentsStore; transit: Transit; clock: Clock; cardKey: string; maxMethodsPerUser: number; maxChargeAmount: number }
+export type PaymentsRouteDeps = { store: PaymentsStore; transit: Transit; clock: Clock; audit: AuditSink; cardKey: string; maxMethodsPerUser: number; maxChargeAmount: number }
 
 export function registerPaymentsRoutes(app: FastifyInstance, deps: PaymentsRouteDeps): void {
   const { store } = deps
@@ -47,12 +50,20 @@ export function registerPaymentsRoutes(app: FastifyInstance, deps: PaymentsRoute
     const owner = request.auth.sub
     request.authorize('payments.createMethod', { type: 'Wallet', id: owner }, [wallet(owner)])
     const { cardNumber, expMonth, expYear } = request.body
-    if (!luhnValid(cardNumber)) throw PaymentsErrors.cardInvalid('card number fails the Luhn check')
-    if (!notExpired(expMonth, expYear, deps.clock.now())) throw PaymentsErrors.cardExpired()
-    if (store.countMethods(owner) >= deps.maxMethodsPerUser) throw PaymentsErrors.tooManyMethods(`at most ${deps.maxMethodsPerUser} payment methods per user`)
-    // Bound to the owner: a ciphertext copied to another user's row does not decrypt.
-    const cardCiphertext = await deps.transit.encrypt(deps.cardKey, cardNumber, `pm-owner:${owner}`)
-    const method = store.addMethod({ owner, cardCiphertext, last4: cardNumber.slice(-4), brand: brandOf(cardNumber), expMonth, expYear }, deps.clock.now())
+    const event = { type: 'payment_method.added', actor: auditActor(request.auth), action: 'payments.createMethod', requestId: String(request.id) }
+    let method: StoredMethod
+    try {
+      if (!luhnValid(cardNumber)) throw PaymentsErrors.cardInvalid('card number fails the Luhn check')
+      if (!notExpired(expMonth, expYear, deps.clock.now())) throw PaymentsErrors.cardExpired()
+      if (store.countMethods(owner) >= deps.maxMethodsPerUser) throw PaymentsErrors.tooManyMethods(`at most ${deps.maxMethodsPerUser} payment methods per user`)
+      // Bound to the owner: a ciphertext copied to another user's row does not decrypt.
+      const cardCiphertext = await deps.transit.encrypt(deps.cardKey, cardNumber, `pm-owner:${owner}`)
+      method = store.addMethod({ owner, cardCiphertext, last4: cardNumber.slice(-4), brand: brandOf(cardNumber), expMonth, expYear }, deps.clock.now())
+    } catch (error) {
+      deps.audit.emit({ ...event, resource: `Wallet::"${owner}"`, ...auditOutcome(error) })
+      throw error
+    }
+    deps.audit.emit({ ...event, resource: `PaymentMethod::"${method.id}"`, outcome: 'success', details: { brand: method.brand } })
     request.log.info({ paymentMethodId: method.id }, 'payment method added')
     return reply.code(201).send(publicMethod(method))
   })
@@ -71,17 +82,30 @@ export function registerPaymentsRoutes(app: FastifyInstance, deps: PaymentsRoute
       denyAs: 'not-found',
     })
     if (!method) throw PaymentsErrors.methodNotFound()
-    if (amount > deps.maxChargeAmount) throw PaymentsErrors.amountTooLarge()
-    const previous = store.chargeForOrder(orderId)
-    if (previous) {
-      if (previous.paymentMethodId !== paymentMethodId || previous.amount !== amount || previous.owner !== method.owner) throw PaymentsErrors.chargeConflict()
-      return reply.code(200).send(previous)
+    // The user is the actor; the workload that asked (orders) is in the details.
+    const event = { type: 'payment.charged', actor: auditActor(request.auth), action: 'payments.charge', resource: `PaymentMethod::"${paymentMethodId}"`, requestId: String(request.id) }
+    const asked = { orderId, amount, currency, via: request.auth.callerService ?? null }
+    let charge: ReturnType<PaymentsStore['addCharge']>
+    try {
+      if (amount > deps.maxChargeAmount) throw PaymentsErrors.amountTooLarge()
+      const previous = store.chargeForOrder(orderId)
+      if (previous) {
+        if (previous.paymentMethodId !== paymentMethodId || previous.amount !== amount || previous.owner !== method.owner) throw PaymentsErrors.chargeConflict()
+        return reply.code(200).send(previous) // the same charge asked again: nothing new happened, nothing new to audit
+      }
+      if (!notExpired(method.expMonth, method.expYear, deps.clock.now())) throw PaymentsErrors.cardExpired()
+      // A real processor would receive the card here; proving it decrypts is our stand-in.
+      const card = await deps.transit.decrypt(deps.cardKey, method.cardCiphertext, `pm-owner:${method.owner}`)
+      const status = luhnValid(card) ? 'succeeded' : 'failed'
+      charge = store.addCharge({ orderId, paymentMethodId, owner: method.owner, amount, currency, status }, deps.clock.now())
+    } catch (error) {
+      deps.audit.emit({ ...event, ...auditOutcome(error), details: asked })
+      throw error
     }
-    if (!notExpired(method.expMonth, method.expYear, deps.clock.now())) throw PaymentsErrors.cardExpired()
-    // A real processor would receive the card here; proving it decrypts is our stand-in.
-    const card = await deps.transit.decrypt(deps.cardKey, method.cardCiphertext, `pm-owner:${method.owner}`)
-    const status = luhnValid(card) ? 'succeeded' : 'failed'
-    const charge = store.addCharge({ orderId, paymentMethodId, owner: method.owner, amount, currency, status }, deps.clock.now())
+    deps.audit.emit({
+      ...event, outcome: charge.status === 'succeeded' ? 'success' : 'failure', ...(charge.status === 'succeeded' ? {} : { reason: 'card_declined' }),
+      details: { ...asked, chargeId: charge.id },
+    })
     request.log.info({ chargeId: charge.id, orderId, via: request.auth.callerService }, 'charge recorded')
     return reply.code(201).send(charge)
   })

@@ -174,6 +174,51 @@ test('the charge route refuses a token whose act does not show orders, and workl
   assert.equal(payments.store.chargeForOrder('ord_direct'), undefined)
 })
 
+/** The audit events of `type` emitted since `from`, after checking none carries card data. */
+function businessEvents(from: number, type: string) {
+  const events = rt.audit.events.slice(from).filter((e) => e.type === type)
+  for (const event of events) {
+    const text = JSON.stringify(event)
+    for (const secret of [CARD, '5555555555554444', CVC, CARD.slice(-4)]) assert.equal(containsNumber(text, secret), false, `${secret} in ${text}`)
+    assert.equal(/card(Number)?"|cvc|last4|expYear|expMonth/i.test(text), false, `card fields in ${text}`)
+  }
+  return events
+}
+
+test('adding a payment method is audited as payment_method.added (success and failure) without card data', async () => {
+  const before = rt.audit.events.length
+  const ok = await addCard('frank')
+  assert.equal(ok.status, 201)
+  const bad = await api(gateway, url, 'POST', '/payments/methods', { token: await token('frank'), body: { cardNumber: '4111111111111112', expMonth: 12, expYear: future, cvc: CVC } })
+  assert.equal(bad.status, 400)
+  const events = businessEvents(before, 'payment_method.added')
+  assert.equal(events.length, 2, JSON.stringify(rt.audit.events.slice(before)))
+  assert.deepEqual(events.map((e) => ({ actor: e.actor, action: e.action, resource: e.resource, outcome: e.outcome, reason: e.reason })), [
+    { actor: { kind: 'user', id: 'frank', clientId: 'shop-cli' }, action: 'payments.createMethod', resource: `PaymentMethod::"${ok.body.id}"`, outcome: 'success', reason: undefined },
+    { actor: { kind: 'user', id: 'frank', clientId: 'shop-cli' }, action: 'payments.createMethod', resource: 'Wallet::"frank"', outcome: 'failure', reason: 'BW_PAYMENTS_CARD_INVALID' },
+  ])
+  assert.equal(events[0]!.details?.brand, 'visa')
+})
+
+test('a charge is audited as payment.charged: the user, the card id, the order, via orders; a refused one is a failure', async () => {
+  const pm = (await addCard('grace')).body.id
+  const before = rt.audit.events.length
+  const ok = await chargeViaOrders('grace', { paymentMethodId: pm, amount: 2500, currency: 'EUR', orderId: 'ord_audit1' })
+  assert.equal(ok.status, 201)
+  const over = await chargeViaOrders('grace', { paymentMethodId: pm, amount: 1_000_001, currency: 'EUR', orderId: 'ord_audit2' })
+  assert.equal(over.status, 400)
+  const events = businessEvents(before, 'payment.charged')
+  assert.equal(events.length, 2, JSON.stringify(rt.audit.events.slice(before)))
+  const [charged, refused] = events
+  assert.deepEqual({ actor: charged!.actor, action: charged!.action, resource: charged!.resource, outcome: charged!.outcome }, {
+    actor: { kind: 'user', id: 'grace', clientId: 'shop-cli' }, action: 'payments.charge', resource: `PaymentMethod::"${pm}"`, outcome: 'success',
+  })
+  assert.deepEqual(charged!.details, { orderId: 'ord_audit1', amount: 2500, currency: 'EUR', via: 'orders', chargeId: ok.body.id })
+  assert.equal(refused!.outcome, 'failure')
+  assert.equal(refused!.reason, 'BW_PAYMENTS_AMOUNT_TOO_LARGE')
+  assert.equal(refused!.details?.orderId, 'ord_audit2')
+})
+
 test('the CVC is never persisted and card numbers never appear in plaintext in any file or log', async () => {
   payments.store.db.exec('PRAGMA wal_checkpoint(FULL)')
   const columns = (payments.store.db.prepare('SELECT name FROM pragma_table_info(\'methods\')').all() as Array<{ name: string }>).map((c) => c.name)

@@ -3,12 +3,13 @@
 // profile's `owner`; the directory is `users.listUsers` (admin with MFA) and
 // lists every account identity holds, each with the profile fields it has.
 // PATCH accepts exactly displayName, email and address: any other field is a
-// 400 (mass assignment, OWASP API3:2023).
+// 400 (mass assignment, OWASP API3:2023). Erasure is audited (`profile.erased`,
+// success or error) with the subject id only, never a profile field.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AuditSink, Clock } from '@bulwark/core'
 import { UsersErrors } from './errors.ts'
 import type { ProfileData, Profiles } from './profiles.ts'
-import { ref, type SecureService } from '@bulwark/sdk/service'
+import { auditActor, auditOutcome, ref, type SecureService } from '@bulwark/sdk/service'
 import type { ProfileRow, UsersStore } from './store.ts'
 import type { Account, AccountDirectory } from './directory.ts'
 
@@ -69,7 +70,13 @@ export function registerUsersRoutes(app: SecureService & FastifyInstance, deps: 
 
   app.delete('/users/me', async (request) => {
     const id = selfProfile(request, 'users.deleteMe')
-    await profiles.erase(id)
+    const event = { type: 'profile.erased', actor: auditActor(request.auth), action: 'users.deleteMe', resource: `UserProfile::"${id}"`, requestId: String(request.id) }
+    try {
+      await profiles.erase(id)
+    } catch (error) {
+      deps.audit.emit({ ...event, ...auditOutcome(error) })
+      throw error
+    }
     let tokensRevoked = false
     if (deps.revokeTokensOnErase) {
       // Identity's admin API decides whether the users service may do this (see README).
@@ -80,11 +87,7 @@ export function registerUsersRoutes(app: SecureService & FastifyInstance, deps: 
         request.log.warn({ err: (error as Error).message }, 'token revocation on erase failed')
       }
     }
-    deps.audit.emit({
-      type: 'user.erased', actor: { kind: 'user', id, ...(request.auth.clientId ? { clientId: request.auth.clientId } : {}) },
-      action: 'users.deleteMe', resource: `UserProfile::"${id}"`, outcome: 'success', requestId: String(request.id),
-      details: { cryptoShredded: true, tokensRevoked },
-    })
+    deps.audit.emit({ ...event, outcome: 'success', details: { cryptoShredded: true, tokensRevoked } })
     return { erased: true, tokensRevoked }
   })
 

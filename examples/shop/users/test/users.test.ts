@@ -116,7 +116,24 @@ test('DELETE /users/me crypto-shreds: the key is destroyed, so even a backup cop
   assert.equal((await me('alice', 'PATCH', { displayName: 'Back' })).status, 410)
   const dir = await api(gateway, url, 'GET', `/admin/users?email=${encodeURIComponent(EMAIL)}`, { token: await adminToken() })
   assert.deepEqual(dir.body.items, [])
-  const event = rt.audit.events.find((e) => e.type === 'user.erased')
+  const event = rt.audit.events.find((e) => e.type === 'profile.erased')
   assert.equal(event?.actor.id, 'alice')
   assert.equal((await me('bob')).body.email, 'bob@example.org')
+})
+
+test('erasing a profile is audited as profile.erased: who, which profile, the outcome, and no PII', async () => {
+  const sub = 'erin'
+  assert.equal((await me(sub, 'PATCH', { displayName: 'Erin Example', email: 'erin.example@example.org', address: { line1: STREET, city: 'Leeds', country: 'GB' } })).status, 200)
+  const before = rt.audit.events.length
+  const res = await me(sub, 'DELETE')
+  assert.equal(res.status, 200)
+  const events = rt.audit.events.slice(before).filter((e) => e.type === 'profile.erased')
+  assert.equal(events.length, 1, JSON.stringify(rt.audit.events.slice(before)))
+  const event = events[0]!
+  assert.deepEqual({ actor: event.actor, action: event.action, resource: event.resource, outcome: event.outcome }, {
+    actor: { kind: 'user', id: sub, clientId: 'shop-cli' }, action: 'users.deleteMe', resource: `UserProfile::"${sub}"`, outcome: 'success',
+  })
+  assert.ok(event.requestId)
+  const text = JSON.stringify(event)
+  for (const pii of ['Erin Example', 'erin.example@example.org', STREET, 'Leeds']) assert.equal(text.includes(pii), false, `${pii} in the audit event`)
 })

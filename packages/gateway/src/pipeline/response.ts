@@ -79,7 +79,8 @@ export function rejectionEvent(error: unknown, stage: string, req: { method: str
     reason: error.code,
     route: ctx.route?.id,
     requestId: ctx.requestId,
-    details: { stage, status: error.status },
+    // A refused repeated header names which one (a header name, never its value).
+    details: typeof error.extensions.header === 'string' ? { stage, status: error.status, header: error.extensions.header } : { stage, status: error.status },
   }
 }
 

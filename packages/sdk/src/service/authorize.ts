@@ -3,7 +3,7 @@
 // the request context are built here from the verified token, the same way on
 // every service. Any evaluation error is a deny (fail closed).
 import type { FastifyRequest } from 'fastify'
-import type { AuditSink, AuthzDecision, Authorizer, EntityRef } from '@bulwark/core'
+import type { AuditActor, AuditSink, AuthzDecision, Authorizer, EntityRef } from '@bulwark/core'
 import { ServiceErrors } from './errors.ts'
 import type { AuthContext, AuthorizeOptions, Entity } from './types.ts'
 
@@ -44,7 +44,8 @@ export type AuthorizeDeps = {
 
 const AUDITED_ROLES = ['admin']
 
-function actorOf(auth: AuthContext) {
+/** The audit actor for a verified caller: a user (with the client it used), a client acting for itself, or anonymous. */
+export function actorOf(auth: AuthContext): AuditActor {
   if (!auth.authenticated) return { kind: 'anonymous' as const }
   return auth.principal.type === 'Client'
     ? { kind: 'client' as const, id: auth.sub, clientId: auth.clientId }

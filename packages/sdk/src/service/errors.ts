@@ -3,6 +3,7 @@
 import { defineError } from '@bulwark/core'
 
 export const ServiceErrors = {
+  duplicateHeader: defineError('BW_DUPLICATE_HEADER', 400, 'a request header that must appear once appears more than once'),
   peerMissing: defineError('BW_PEER_MISSING', 401, 'a client certificate with a SPIFFE ID is required'),
   peerDenied: defineError('BW_PEER_IDENTITY', 403, 'peer identity not allowed'),
   tokenMissing: defineError('BW_AUTHN_TOKEN_MISSING', 401, 'a bearer access token is required'),

@@ -1,5 +1,6 @@
 // createSecureService: a Fastify service that is zero-trust by default.
 // Every route except the health probes demands, in order:
+//   0. no repeat of a header that must appear once (single-headers.ts);
 //   1. an mTLS peer with a SPIFFE ID (the runtime's TLS layer verified the chain);
 //   2. policy permission for that peer to `call` this route (microsegmentation);
 //   3. an internal access token addressed to this service (see token-verifier.ts),
@@ -20,6 +21,7 @@ import { createTokenVerifier, type TokenVerifier } from './token-verifier.ts'
 import type { TokenExchange } from './token-exchange.ts'
 import type { AuthContext } from './types.ts'
 import { createValidatorCompiler } from './validation.ts'
+import { findRepeatedHeader } from './single-headers.ts'
 import { loadPolicyAuthorizer } from './policy-source.ts'
 
 export type SecureServiceOptions = {
@@ -97,6 +99,18 @@ export async function createSecureService(rt: ComponentRuntime, options: SecureS
   const denials = rt.metrics.counter('bulwark_service_denials_total', 'Requests refused by the service sdk', ['reason'])
 
   app.addHook('onRequest', async (request) => {
+    // Before anything reads a header: Node kept one of the repeats and dropped the rest.
+    const repeated = findRepeatedHeader(request.raw.rawHeaders, request.raw.httpVersionMajor === 2)
+    if (repeated !== undefined) {
+      const code = ServiceErrors.duplicateHeader.code
+      denials.inc({ reason: code })
+      rt.audit.emit({
+        type: 'request.rejected', actor: request.peer ? { kind: 'service', spiffeId: request.peer.spiffeId, ip: request.ip } : { kind: 'anonymous', ip: request.ip },
+        action: `${request.method} ${request.routeOptions.url ?? 'unrouted'}`.slice(0, 128), resource: service, outcome: 'denied', reason: code,
+        route: request.routeOptions.url, requestId: String(request.id), details: { header: repeated },
+      })
+      throw ServiceErrors.duplicateHeader(`request header \`${repeated}\` appears more than once`, { extensions: { header: repeated } })
+    }
     const route = request.routeOptions.url
     if (route !== undefined && OPEN_ROUTES.has(route)) return
     const peer = request.peer
