@@ -6,10 +6,10 @@ import { X509Certificate } from 'node:crypto'
 import { Agent, request } from 'undici'
 import { SignJWT } from 'jose'
 import { serviceSpiffeId, spiffeIdOfCertificate } from '@bulwark/core'
-import { tempDir } from '@bulwark/testkit'
+
 import { createKeyAndCsr, obtainSvid, SvidRequestError } from '@bulwark/sdk/svid'
 import { startHarness, eventsOf, TD, type Harness } from './helpers.ts'
-import { startStandInIssuer, type PodToken, type StandInIssuer } from './k8s-issuer.ts'
+import { startStandInIssuer, tempDir, type PodToken, type StandInIssuer } from '@bulwark/testkit'
 
 const orders = serviceSpiffeId(TD, 'orders')
 const dir = tempDir('bulwark-k8s-attest-')

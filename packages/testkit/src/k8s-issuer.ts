@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:https'
 import { randomUUID } from 'node:crypto'
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose'
-import { createTestCa } from '@bulwark/testkit'
+import { createTestCa } from './test-ca.ts'
 
 export type PodToken = {
   namespace?: string
