@@ -13,9 +13,9 @@
 // The mapping namespace + service account → `svc/<component>` is the CA's
 // config, never the caller's say.
 import { readFileSync } from 'node:fs'
-import { Agent, fetch as undiciFetch } from 'undici'
-import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose'
-import type { BulwarkError, Clock } from '@bulwark/core'
+import { errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose'
+import { Agent, request, type BulwarkError, type Clock, type Logger } from '@bulwark/core'
+import { createKeySet, type KeySet } from '@bulwark/sdk/service'
 import type { KubernetesAttestationConfig } from './config.ts'
 import { CaErrors } from './errors.ts'
 
@@ -71,34 +71,36 @@ function classify(error: unknown): BulwarkError {
   if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JWTInvalid || error instanceof joseErrors.JOSENotSupported) {
     return CaErrors.attestationInvalid('token is not a valid signed JWT')
   }
-  // The rest (a non-200 or malformed key set, a network error) is about reaching the issuer.
+  // The rest (KeysUnavailableError: a non-200 or malformed key set, a network error) is about reaching the issuer.
   return CaErrors.attestationUnavailable('the issuer\'s key set cannot be fetched')
 }
 
-export function createKubernetesAttestor(config: KubernetesAttestationConfig, deps: { clock: Clock }): KubernetesAttestor {
+/** GET a JSON document from the issuer (undici through core's lean entry, no fetch). */
+async function getJson(url: string, dispatcher: Agent, headers: Record<string, string>): Promise<unknown> {
+  const res = await request(url, { dispatcher, headers: { accept: 'application/json', ...headers }, headersTimeout: FETCH_TIMEOUT_MS, bodyTimeout: FETCH_TIMEOUT_MS })
+  if (res.statusCode !== 200) {
+    await res.body.dump()
+    throw new Error(`${url} answered ${res.statusCode}`)
+  }
+  return await res.body.json()
+}
+
+export function createKubernetesAttestor(config: KubernetesAttestationConfig, deps: { clock: Clock; log: Logger }): KubernetesAttestor {
   const issuer = config.issuer
-  const dispatcher = new Agent({
-    connect: { ...(config.caFile ? { ca: readFileSync(config.caFile, 'utf8') } : {}), rejectUnauthorized: true },
-    headersTimeout: FETCH_TIMEOUT_MS, bodyTimeout: FETCH_TIMEOUT_MS,
-  })
+  const dispatcher = new Agent({ connect: { ...(config.caFile ? { ca: readFileSync(config.caFile, 'utf8') } : {}), rejectUnauthorized: true } })
   // Read per request: the kubelet rotates a projected token in place.
   const headers = (): Record<string, string> => config.bearerTokenFile
     ? { authorization: `Bearer ${readFileSync(config.bearerTokenFile, 'utf8').trim()}` }
     : {}
-  const fetchWith = ((url: string, options: { headers?: Record<string, string>; signal?: AbortSignal }) =>
-    undiciFetch(url, { ...options, headers: { ...options.headers, ...headers() }, dispatcher, redirect: 'manual' })) as never
-
-  let keySet: ReturnType<typeof createRemoteJWKSet> | undefined
-  async function keys(): Promise<ReturnType<typeof createRemoteJWKSet>> {
+  let keySet: KeySet | undefined
+  async function keys(): Promise<KeySet> {
     if (keySet) return keySet
     let jwksUri = config.jwksUri
     if (!jwksUri) {
       const url = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`
       let document: { issuer?: unknown; jwks_uri?: unknown }
       try {
-        const res = await undiciFetch(url, { headers: { accept: 'application/json', ...headers() }, dispatcher, redirect: 'manual', signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) })
-        if (res.status !== 200) throw new Error(`status ${res.status}`)
-        document = await res.json() as typeof document
+        document = await getJson(url, dispatcher, headers()) as typeof document
       } catch {
         throw CaErrors.attestationUnavailable('the issuer\'s discovery document cannot be fetched')
       }
@@ -107,7 +109,12 @@ export function createKubernetesAttestor(config: KubernetesAttestationConfig, de
       if (typeof document.jwks_uri !== 'string' || !document.jwks_uri.startsWith('https://')) throw CaErrors.attestationUnavailable('the discovery document has no https jwks_uri')
       jwksUri = document.jwks_uri
     }
-    keySet = createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: FETCH_TIMEOUT_MS, [customFetch]: fetchWith })
+    const from = jwksUri
+    // The sdk's key set: an unknown `kid` refetches at most once per interval (the issuer rotates keys by publishing first).
+    keySet = createKeySet({
+      clock: deps.clock, log: deps.log, refetchIntervalMs: 30_000, maxAgeMs: 300_000,
+      fetchJwks: async () => await getJson(from, dispatcher, headers()) as JSONWebKeySet,
+    })
     return keySet
   }
 
@@ -116,7 +123,7 @@ export function createKubernetesAttestor(config: KubernetesAttestationConfig, de
       const jwks = await keys()
       let payload: JWTPayload
       try {
-        ({ payload } = await jwtVerify(token, jwks, {
+        ({ payload } = await jwtVerify(token, jwks.getKey, {
           issuer, audience: config.audiences, algorithms: ALGORITHMS, requiredClaims: ['exp', 'iat', 'sub'],
           clockTolerance: config.clockToleranceSeconds, currentDate: new Date(deps.clock.now()),
         }))

@@ -60,7 +60,7 @@ export async function createCa(config: CaConfig, deps: CaDeps): Promise<Ca> {
   })
   const ctx: RouteContext = { config, authority, audit: deps.audit, clock, log: deps.log, metrics: deps.metrics }
   const kubernetes = config.attestation?.kubernetes
-  const attestor = kubernetes ? createKubernetesAttestor(kubernetes, { clock }) : undefined
+  const attestor = kubernetes ? createKubernetesAttestor(kubernetes, { clock, log: deps.log }) : undefined
   const servingNames = {
     dnsNames: config.servingNames.filter((n) => n === 'localhost'),
     ipAddresses: ['127.0.0.1'],
