@@ -15,5 +15,9 @@ export const CaErrors = {
   quarantined: defineError('BW_CA_QUARANTINED', 403, 'identity is quarantined'),
   peerRejected: defineError('BW_CA_PEER_REJECTED', 401, 'a valid client certificate from this trust domain is required'),
   spiffeIdInvalid: defineError('BW_CA_SPIFFE_ID_INVALID', 400, 'not a service SPIFFE ID of this trust domain'),
+  attestationDisabled: defineError('BW_CA_ATTESTATION_DISABLED', 404, 'this attestation method is not configured'),
+  attestationInvalid: defineError('BW_CA_ATTESTATION_INVALID', 401, 'attestation token is not valid'),
+  attestationDenied: defineError('BW_CA_ATTESTATION_DENIED', 403, 'attested workload is not allowed an identity'),
+  attestationUnavailable: defineError('BW_CA_ATTESTATION_UNAVAILABLE', 503, 'the attestation issuer cannot be reached'),
   certNotFound: defineError('BW_CA_CERT_NOT_FOUND', 404, 'no certificate with that serial'),
 } as const

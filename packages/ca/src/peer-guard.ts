@@ -1,6 +1,6 @@
 // The CA listener requests a client certificate but does not require one at
 // the TLS layer, because `POST /v1/svid/join` is for workloads that have none
-// yet. Every other route passes this guard first: a chain verified against our
+// yet (and so is attestation). Every other route passes this guard first: a chain verified against our
 // root, exactly one SPIFFE ID in our trust domain, not expired, not revoked,
 // not quarantined. Anything else is a 401 and an audit event.
 import type { TLSSocket } from 'node:tls'
@@ -8,8 +8,11 @@ import type { FastifyRequest } from 'fastify'
 import { checkPeerCertificate, parseSpiffeId, spiffeIdOfCertificate } from '@bulwark/core'
 import { CaErrors } from './errors.ts'
 import { auditFor, type RouteContext } from './context.ts'
+import { ATTEST_ROUTE } from './routes/attest.ts'
 
 export const JOIN_ROUTE = '/v1/svid/join'
+/** Attestation, like join, is for workloads without a certificate yet (routes/attest.ts). */
+const UNAUTHENTICATED_ROUTES = new Set([JOIN_ROUTE, ATTEST_ROUTE])
 
 /** Why this request's TLS peer is not acceptable, or undefined when it is. */
 export function peerRejection(request: FastifyRequest, ctx: RouteContext): string | undefined {
@@ -35,7 +38,7 @@ export function peerRejection(request: FastifyRequest, ctx: RouteContext): strin
 
 export function createPeerGuard(ctx: RouteContext) {
   return async function peerGuard(request: FastifyRequest): Promise<void> {
-    if (request.method === 'POST' && request.routeOptions.url === JOIN_ROUTE) return
+    if (request.method === 'POST' && UNAUTHENTICATED_ROUTES.has(request.routeOptions.url ?? '')) return
     const reason = peerRejection(request, ctx)
     if (reason === undefined) return
     request.peer = undefined

@@ -12,6 +12,8 @@ import { createAuthority, type Authority, type RevocationSink } from './authorit
 import type { CaConfig } from './config.ts'
 import type { RouteContext } from './context.ts'
 import { createPeerGuard } from './peer-guard.ts'
+import { createKubernetesAttestor } from './k8s-attestor.ts'
+import { registerAttestRoutes } from './routes/attest.ts'
 import { registerBundleRoutes } from './routes/bundle.ts'
 import { registerOperatorRoutes } from './routes/operator.ts'
 import { registerSvidRoutes } from './routes/svid.ts'
@@ -57,6 +59,8 @@ export async function createCa(config: CaConfig, deps: CaDeps): Promise<Ca> {
     store: createCaStore(db), clock, revocation: deps.revocation,
   })
   const ctx: RouteContext = { config, authority, audit: deps.audit, clock, log: deps.log, metrics: deps.metrics }
+  const kubernetes = config.attestation?.kubernetes
+  const attestor = kubernetes ? createKubernetesAttestor(kubernetes, { clock, log: deps.log }) : undefined
   const servingNames = {
     dnsNames: config.servingNames.filter((n) => n === 'localhost'),
     ipAddresses: ['127.0.0.1'],
@@ -77,6 +81,7 @@ export async function createCa(config: CaConfig, deps: CaDeps): Promise<Ca> {
       })
       app.addHook('onRequest', createPeerGuard(ctx))
       registerSvidRoutes(app, ctx)
+      registerAttestRoutes(app, ctx, attestor)
       registerBundleRoutes(app, ctx)
       registerOperatorRoutes(app, ctx)
       const detach = source.onRotate((svid) => {
@@ -88,6 +93,7 @@ export async function createCa(config: CaConfig, deps: CaDeps): Promise<Ca> {
     },
     async close() {
       authority.wakeAll()
+      await attestor?.close()
       if (!deps.db) db.close()
     },
   }

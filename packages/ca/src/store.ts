@@ -22,7 +22,7 @@ export type CertRecord = {
   serial: string
   spiffeId: string
   kind: 'svid' | 'serving' | 'operator'
-  via: 'join' | 'renew' | 'issue' | 'self'
+  via: 'join' | 'renew' | 'issue' | 'self' | 'k8s_psat'
   issuerSerial: string
   notBefore: number
   notAfter: number

@@ -7,7 +7,7 @@ import { UsageError } from './args.ts'
 
 type CommandModule = { usage: string; run(args: string[], ctx: ReturnType<typeof createCliContext>): Promise<number> }
 
-const COMMAND_NAMES = ['init', 'up', 'status', 'secrets', 'audit', 'alerts', 'incident', 'ca', 'policy'] as const
+const COMMAND_NAMES = ['init', 'up', 'run', 'status', 'secrets', 'audit', 'alerts', 'incident', 'ca', 'policy', 'deploy'] as const
 
 async function loadCommand(name: string): Promise<CommandModule> {
   // Each command is its own module, loaded only when used (keeps `status` fast).
@@ -19,6 +19,7 @@ const HELP = `usage: bulwark [--home DIR] [--json] <command> [args]
 commands:
   init        create the home (.bulwark/): CA, operator certificate, keys, config
   up          start every component in the foreground (--demo adds the shop)
+  run         run one component without the supervisor (the container entry point)
   status      health of the running instance (--json)
   secrets     put | get | list | delete secrets in the vault
   audit       tail | export | verify the tamper-evident audit log
@@ -26,6 +27,7 @@ commands:
   incident    revoke | rotate-keys | quarantine | release
   ca          issue | list workload certificates
   policy      validate | test | apply | diff Cedar policies
+  deploy      kubernetes --out DIR: render the Kubernetes manifests
 
 The home is .bulwark/ in the working directory unless --home or BULWARK_HOME says otherwise.
 Exit codes: 0 success, 1 failed check, 2 bad usage.`

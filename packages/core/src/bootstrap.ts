@@ -22,6 +22,13 @@ export type BootstrapMessage = {
   /** This component's own section of config.json. */
   config: Record<string, unknown>
   demo: boolean
+  /**
+   * Outside the supervisor (Kubernetes, `bulwark run`): the first SVID comes
+   * from attesting the pod's projected service-account token at the CA.
+   */
+  attestation?: { kubernetes: { tokenFile: string } }
+  /** A plain-HTTP listener that serves only `/healthz` and `/readyz` (kubelet probes cannot do mTLS). */
+  healthListen?: { host: string; port: number }
 }
 
 export type ComponentMessage =

@@ -1,10 +1,18 @@
 // Where a component's BootstrapMessage comes from: the supervisor's IPC
-// channel, or (outside the supervisor, e.g. Kubernetes) a 0600 JSON file named
-// by BULWARK_BOOTSTRAP_FILE. Never argv, never the environment itself.
+// channel, `bulwark run` in the same process (Kubernetes), or a 0600 JSON file
+// named by BULWARK_BOOTSTRAP_FILE. Never argv, never the environment itself.
 import { readFileSync } from 'node:fs'
 import { isBootstrapMessage, type BootstrapMessage } from '@bulwark/core'
 
+let provided: BootstrapMessage | undefined
+
+/** `bulwark run`: the bootstrap, already read and checked, handed over in-process (it may hold resolved passwords). */
+export function provideBootstrap(bootstrap: BootstrapMessage): void {
+  provided = bootstrap
+}
+
 export async function receiveBootstrap(timeoutMs = 30_000): Promise<BootstrapMessage> {
+  if (provided) return provided
   const file = process.env.BULWARK_BOOTSTRAP_FILE
   if (file) {
     const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'))

@@ -16,7 +16,9 @@ import {
 import { createConnectionSweeper, obtainSvid, startBundleWatcher, startSvidRotation } from '../svid/index.ts'
 import { createAuditEmitter } from '../audit/index.ts'
 import { receiveBootstrap, tellSupervisor } from './bootstrap-source.ts'
+export { provideBootstrap } from './bootstrap-source.ts'
 import { startSelfRotation } from './self-rotation.ts'
+import { startHealthListener } from './health-listener.ts'
 
 export type PeerHandle = { url: string; spiffeId: string; dispatcher: Agent }
 
@@ -73,6 +75,10 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
     const metrics = createMetrics(bootstrap.component, { defaultMetrics: true })
     const health = createHealth()
     const revocation = createRevocationSet()
+    if (bootstrap.healthListen) {
+      const probes = await startHealthListener(health, bootstrap.healthListen)
+      stoppers.push(() => void probes.close())
+    }
 
     let source: MutableSvidSource
     // Set once the server exists: cuts kept-alive connections that a new bundle revokes or quarantines.
@@ -82,9 +88,13 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
       source = createSvidSource(await issuer.issue(bootstrap))
       stoppers.push(startSelfRotation(source, () => issuer.issue(bootstrap), log).stop)
     } else {
-      if (!bootstrap.joinToken) throw new Error('bootstrap carries no join token')
+      // Under the supervisor a one-time join token; on Kubernetes the pod's projected token.
+      const proof = bootstrap.joinToken ? { joinToken: bootstrap.joinToken }
+        : bootstrap.attestation?.kubernetes ? { kubernetesTokenFile: bootstrap.attestation.kubernetes.tokenFile }
+          : undefined
+      if (!proof) throw new Error('bootstrap carries no join token and no attestation')
       source = createSvidSource(await obtainSvid({
-        caUrl: bootstrap.caUrl, rootPem, joinToken: bootstrap.joinToken, spiffeId: bootstrap.spiffeId,
+        caUrl: bootstrap.caUrl, rootPem, ...proof, spiffeId: bootstrap.spiffeId,
         ...options.servingNames?.(bootstrap),
       }))
       stoppers.push(startSvidRotation({ caUrl: bootstrap.caUrl, source, log }).stop)
@@ -170,7 +180,8 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
       if (selfBlocked) (started.app.server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.()
       else sweeper.sweep()
       // Released after a quarantine, but our certificate was revoked with it: renewal is impossible,
-      // so exit and let the supervisor start us again with a fresh join token.
+      // so exit and let the supervisor start us again with a fresh join token (on Kubernetes,
+      // the kubelet restarts the container, which attests again).
       if (!selfBlocked && !options.selfSigned && revocation.isRevokedSerial(source.current().serial)) {
         log.warn('own certificate is revoked; exiting to rejoin with a new join token')
         void shutdown('certificate-revoked', 3)

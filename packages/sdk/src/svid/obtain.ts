@@ -1,6 +1,8 @@
-// First SVID: redeem a one-time join token at the CA. The connection is
+// First SVID: redeem a one-time join token at the CA, or (on Kubernetes)
+// attest with the pod's projected service-account token. The connection is
 // server-authenticated only (we have no certificate yet); the CA must chain
 // to the root we were given AND present the CA's SPIFFE ID.
+import { readFileSync } from 'node:fs'
 import type { PeerCertificate } from 'node:tls'
 import { Agent, request, parseSpiffeId, spiffeIdOfCertificate, type Svid } from '@bulwark/core'
 import { createKeyAndCsr } from './csr.ts'
@@ -10,7 +12,10 @@ export type ObtainSvidOptions = {
   caUrl: string
   /** The root certificate PEM (`.bulwark/ca/root.crt`). */
   rootPem: string
-  joinToken: string
+  /** A one-time join token (`bulwark up`)... */
+  joinToken?: string
+  /** ...or a projected service-account token file (audience `bulwark-ca`), read afresh at every attempt. */
+  kubernetesTokenFile?: string
   spiffeId: string
   dnsNames?: string[]
   ipAddresses?: string[]
@@ -69,8 +74,20 @@ export async function obtainSvid(options: ObtainSvidOptions): Promise<Svid> {
   }
 }
 
+/** Where to send the CSR and with what proof. */
+function proofOf(options: ObtainSvidOptions): { path: string; what: string; body: (csr: string) => string } {
+  if (options.kubernetesTokenFile) {
+    const file = options.kubernetesTokenFile
+    return { path: '/v1/svid/attest/k8s', what: 'attest', body: (csr) => JSON.stringify({ token: readFileSync(file, 'utf8').trim(), csr }) }
+  }
+  const joinToken = options.joinToken
+  if (!joinToken) throw new TypeError('obtainSvid needs a joinToken or a kubernetesTokenFile')
+  return { path: '/v1/svid/join', what: 'join', body: (csr) => JSON.stringify({ joinToken, csr }) }
+}
+
 async function obtainOnce(options: ObtainSvidOptions): Promise<Svid> {
   if (!parseSpiffeId(options.spiffeId)) throw new TypeError(`\`${options.spiffeId}\` is not a SPIFFE ID`)
+  const proof = proofOf(options)
   const expectedCa = caSpiffeIdFor(options.spiffeId)
   const material = await createKeyAndCsr(options)
   const agent = new Agent({
@@ -85,15 +102,15 @@ async function obtainOnce(options: ObtainSvidOptions): Promise<Svid> {
     },
   })
   try {
-    const res = await request(new URL('/v1/svid/join', options.caUrl), {
+    const res = await request(new URL(proof.path, options.caUrl), {
       method: 'POST',
       dispatcher: agent,
       headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify({ joinToken: options.joinToken, csr: material.csrPem }),
+      body: proof.body(material.csrPem),
       headersTimeout: options.timeoutMs ?? 15_000,
       bodyTimeout: options.timeoutMs ?? 15_000,
     })
-    return svidFromResponse(await readCaAnswer(res, 'join'), options.spiffeId, material)
+    return svidFromResponse(await readCaAnswer(res, proof.what), options.spiffeId, material)
   } finally {
     await agent.close()
   }
