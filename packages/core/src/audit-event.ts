@@ -40,6 +40,12 @@ export type AuditSink = {
   emit(event: AuditEventInput): void
   /** Resolves once everything emitted so far is durable (or spooled). */
   flush(): Promise<void>
+  /**
+   * The current request's durability barrier: a promise that resolves once the events this
+   * request emitted are durable, or undefined when there is nothing to wait for. A reply to
+   * an acknowledged operation waits for it (the sdk runtime does this for Fastify replies).
+   */
+  barrier?(): Promise<void> | undefined
 }
 
 /** Collects events in memory: for tests and for a component's own unit wiring. */

@@ -83,7 +83,7 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
   // Every security event is also a metric (logins, MFA, grants, lockouts, revocations by outcome).
   const events = deps.metrics?.counter('bulwark_identity_events_total', 'Identity security events by type and outcome', ['type', 'outcome'])
   const audit: AuditSink = events
-    ? { emit(event) { events.inc({ type: event.type, outcome: event.outcome }); deps.audit.emit(event) }, flush: () => deps.audit.flush() }
+    ? { emit(event) { events.inc({ type: event.type, outcome: event.outcome }); deps.audit.emit(event) }, flush: () => deps.audit.flush(), barrier: () => deps.audit.barrier?.() }
     : deps.audit
 
   let provider: Provider
@@ -127,6 +127,7 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
     verifyKeys = createLocalJWKSet(publicJwks(jwks) as never)
     const next = createProvider({
       issuer: deps.issuer, trustDomain: deps.trustDomain, config, adapter: Adapter, users, jwks, cookieKeys, extras, internalUrl: deps.internalUrl,
+      auditBarrier: () => audit.barrier?.(),
     })
     registerTokenExchange({
       provider: next, issuer: deps.issuer, trustDomain: deps.trustDomain, alg: config.signingAlg, exchangeTtl: config.exchangeTtlSeconds,

@@ -26,6 +26,8 @@ export type ProviderOptions = {
   extras: WeakMap<object, ExchangeExtras>
   /** Identity's own (internal, mTLS) URL: advertised as RFC 8705 `mtls_endpoint_aliases`. */
   internalUrl?: string
+  /** The audit durability barrier of the current request (AuditSink.barrier): awaited before any answer. */
+  auditBarrier?: () => Promise<void> | undefined
 }
 
 type SignIn = { amr?: unknown; acr?: unknown }
@@ -191,6 +193,19 @@ export function createProvider(options: ProviderOptions): Provider {
   // Client secrets are stored hashed: compare against the hash, never the plain value.
   provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
     return verifyClientSecret(this.clientSecret, actual)
+  }
+  // Outermost middleware: oidc-provider answers on the raw response (Fastify's onSend never sees it), so a
+  // grant, revocation or logout waits here until its audit events are durable, after every other middleware ran.
+  const auditBarrier = options.auditBarrier
+  if (auditBarrier) {
+    provider.use(async (_koa, next) => {
+      try {
+        await next()
+      } finally {
+        const wait = auditBarrier()
+        if (wait) await wait
+      }
+    })
   }
   // OIDC Core §11 drops offline_access unless prompt=consent; a first-party
   // client asking for it gets prompt=consent added, and the consent step is

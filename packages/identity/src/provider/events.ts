@@ -27,6 +27,12 @@ function clientActor(koa: KoaContextWithOIDC): AuditActor {
     : { kind: client ? 'client' : 'anonymous', ...(client ? { id: client.clientId, clientId: client.clientId } : {}), ip: koa.ip }
 }
 
+/** The request id identity answered with (set before oidc-provider runs): ties a grant's event to its response. */
+function requestOf(koa: KoaContextWithOIDC): { requestId?: string } {
+  const id = koa.res.getHeader('x-request-id')
+  return typeof id === 'string' ? { requestId: id } : {}
+}
+
 const GRANT_EVENT: Record<string, string> = {
   refresh_token: 'token.refreshed',
   'urn:ietf:params:oauth:grant-type:token-exchange': 'token.exchanged',
@@ -67,7 +73,7 @@ export function wireProvider(provider: Provider, ctx: IdentityContext, wiring: E
     emit(ctx, {
       type: GRANT_EVENT[grantType] ?? 'token.issued', actor: clientActor(koa), action: `token.${grantType.split(':').pop()}`, outcome: 'success',
       resource: typeof koa.oidc.params?.audience === 'string' ? koa.oidc.params.audience : undefined,
-      details: { grantType, scope: body?.scope ?? null },
+      details: { grantType, scope: body?.scope ?? null }, ...requestOf(koa),
     })
   })
   provider.on('grant.error', (koa: KoaContextWithOIDC, err: { error?: string; error_description?: string; error_detail?: string }) => {
@@ -75,7 +81,7 @@ export function wireProvider(provider: Provider, ctx: IdentityContext, wiring: E
     const type = description.includes('refresh token already used') ? 'token.reused'
       : description.includes('authorization code already consumed') ? 'code.replayed'
         : 'token.denied'
-    emit(ctx, { type, actor: clientActor(koa), action: `token.${String(koa.oidc?.params?.grant_type ?? 'unknown').split(':').pop()}`, outcome: type === 'token.denied' ? 'failure' : 'denied', reason: err.error ?? 'error', details: { description: description.slice(0, 200) } })
+    emit(ctx, { type, actor: clientActor(koa), action: `token.${String(koa.oidc?.params?.grant_type ?? 'unknown').split(':').pop()}`, outcome: type === 'token.denied' ? 'failure' : 'denied', reason: err.error ?? 'error', details: { description: description.slice(0, 200) }, ...requestOf(koa) })
   })
   for (const event of ['authorization.error', 'introspection.error', 'revocation.error', 'userinfo.error', 'device_authorization.error', 'end_session.error']) {
     provider.on(event, (koa: KoaContextWithOIDC, err: { error?: string }) => {

@@ -1,7 +1,19 @@
-// The audit emitter every component uses: emit() never throws or blocks; a
-// single sender ships batches to the audit service over mTLS, spools them to
-// a local fsynced file while the service is unreachable, and drains the spool
-// (oldest first) once it answers again. Event ids make every retry idempotent.
+// The audit emitter every component uses. emit() never throws or blocks; the
+// event goes first to the spool, a local write-ahead log (spool.ts): every
+// event emitted in the same turn of the event loop is appended with one write
+// and one fdatasync (group commit; while one commit runs, the next group
+// gathers). A single sender ships what is durable to the audit service over
+// mTLS and advances the spool once the service acknowledged it; while the
+// service is unreachable the spool simply grows (up to its cap) and drains,
+// oldest first, when it answers again. Event ids make every re-send idempotent.
+//
+// The durability barrier: a request's reply must not leave before the audit
+// events it emitted are on disk (a kill -9 after the reply would otherwise
+// lose the trail of an acknowledged operation). `scoped()` runs a request in
+// its own async scope, emit() notes the scope's latest event, and `barrier()`
+// returns a promise for that event's commit, or undefined when the request
+// emitted nothing or its events are durable already (no cost then).
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { randomUUID } from 'node:crypto'
 import type { Dispatcher } from 'undici'
 import { request, AuditEventSchema, checkSchema, systemClock, type AuditEvent, type AuditSink, type Clock, type Logger, type Metrics } from '@bulwark/core'
@@ -19,6 +31,7 @@ export type AuditEmitterOptions = {
   clock?: Clock
   metrics?: Metrics
   batchSize?: number
+  /** How long durable events wait to be shipped with the next ones (the barrier does not wait for this). */
   flushIntervalMs?: number
   retryMinMs?: number
   retryMaxMs?: number
@@ -28,6 +41,11 @@ export type AuditEmitterOptions = {
 }
 
 export type AuditEmitter = AuditSink & {
+  /** Runs `fn` (a request) in its own scope: `barrier()` inside it waits only for the events it emitted. */
+  scoped<T>(fn: () => T): T
+  barrier(): Promise<void> | undefined
+  /** Resolves once every event emitted so far is durable in the spool (or refused: cap, malformed). */
+  durable(): Promise<void>
   close(): Promise<void>
   /** Events waiting in the spool file. */
   spoolDepth(): number
@@ -50,21 +68,84 @@ export function createAuditEmitter(options: AuditEmitterOptions): AuditEmitter {
   const depthGauge = options.metrics?.gauge('bulwark_audit_spool_depth', 'Audit events waiting in the local spool')
   const dropped = options.metrics?.counter('bulwark_audit_emit_dropped_total', 'Audit events dropped: malformed, refused by the log, or the spool at its size cap', ['reason'])
   const spool = createSpool(options.spoolPath, (depth) => depthGauge?.set(depth), options.spoolMaxBytes)
+  const scope = new AsyncLocalStorage<{ last: number }>()
   let lostWhileFull = 0
-  /** Spools `events`; what does not fit under the cap is counted, and said once per episode (no event content). */
-  async function toSpool(events: AuditEvent[]): Promise<void> {
-    const refused = await spool.append(events)
-    if (refused === 0) return
-    dropped?.inc({ reason: 'spool_full' }, refused)
-    if (lostWhileFull === 0) options.log.error({ spooled: spool.depth, refused }, 'audit spool full: dropping audit events until the audit service drains it')
-    lostWhileFull += refused
-  }
-  const queue: AuditEvent[] = []
+
+  // Group commit: `staged` gathers events until the next commit takes them all.
+  let staged: AuditEvent[] = []
+  let emitted = 0 // sequence number of the last event emitted
+  let committed = 0 // every event up to this sequence number is durable (or was refused)
+  let committing = false
+  let commitScheduled = false
+  let commitFailures = 0
+  const waiters: Array<{ upTo: number; resolve: () => void }> = []
+
   let running: Promise<void> | undefined
   let timer: NodeJS.Timeout | undefined
   let retryDelay = retryMin
   let retrying = false
   let closed = false
+
+  function release(): void {
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      if (waiters[i]!.upTo <= committed) waiters.splice(i, 1)[0]!.resolve()
+    }
+  }
+
+  function waitFor(upTo: number): Promise<void> | undefined {
+    if (upTo <= committed) return undefined
+    return new Promise((resolve) => waiters.push({ upTo, resolve }))
+  }
+
+  function scheduleCommit(delay = 0): void {
+    if (commitScheduled || committing) return
+    commitScheduled = true
+    const run = () => { commitScheduled = false; void commit() }
+    // setImmediate: every event emitted in this turn of the event loop joins the same write + fdatasync.
+    if (delay === 0) setImmediate(run)
+    else setTimeout(run, delay)
+  }
+
+  async function commit(): Promise<void> {
+    if (committing || staged.length === 0) return
+    committing = true
+    const group = staged
+    staged = []
+    const upTo = emitted // everything emitted so far is in `group` (staged was emptied above)
+    let done = false
+    try {
+      let refused = await spool.append(group)
+      if (refused > 0 && !closed) {
+        // At its cap: one delivery attempt first (the service may be back and take the backlog), then what
+        // still does not fit is lost. Only a full spool pays this wait, and only one attempt per commit.
+        await kick()
+        refused = await spool.append(group.slice(group.length - refused))
+      }
+      done = true
+      commitFailures = 0
+      if (refused > 0) {
+        dropped?.inc({ reason: 'spool_full' }, refused)
+        if (lostWhileFull === 0) options.log.error({ spooled: spool.depth, refused }, 'audit spool full: dropping audit events until the audit service drains it')
+        lostWhileFull += refused
+      }
+    } catch (error) {
+      commitFailures += 1
+      if (commitFailures === 1 || commitFailures % 20 === 0) options.log.error({ err: (error as Error).message, failures: commitFailures }, 'cannot write the audit spool; sending directly')
+      // The disk refused: the audit service's acknowledgement makes them durable just as well.
+      const sent = await send(group)
+      done = sent !== 'retry'
+    }
+    committing = false
+    if (done) {
+      committed = Math.max(committed, upTo)
+      release()
+      scheduleSend()
+    } else {
+      // Neither disk nor service took them: keep them, oldest first, and try again (waiters keep waiting).
+      staged = [...group, ...staged]
+    }
+    if (staged.length > 0) scheduleCommit(done ? 0 : Math.min(retryMax, retryMin * 2 ** Math.min(commitFailures, 6)))
+  }
 
   let failures = 0
   function unreachable(detail: Record<string, unknown>): void {
@@ -109,15 +190,16 @@ export function createAuditEmitter(options: AuditEmitterOptions): AuditEmitter {
     }
   }
 
-  async function drainSpool(): Promise<boolean> {
+  /** Ships everything durable in the spool: how many lines it delivered (or skipped), or -1 when the service must be retried later. */
+  async function drainSpool(): Promise<number> {
     const { events: pending, end, skipped } = await spool.read()
     for (let i = 0; i < pending.length; i += batchSize) {
       const slice = pending.slice(i, i + batchSize)
-      if ((await send(slice.map((p) => p.event))) === 'retry') return false
+      if ((await send(slice.map((p) => p.event))) === 'retry') return -1
       await spool.advance(slice[slice.length - 1]!.end, slice.length)
     }
     await spool.advance(end, skipped)
-    return true
+    return pending.length + skipped
   }
 
   function scheduleRetry(): void {
@@ -130,24 +212,19 @@ export function createAuditEmitter(options: AuditEmitterOptions): AuditEmitter {
   }
 
   async function pump(): Promise<void> {
-    for (;;) {
-      if (spool.depth > 0 && !(await drainSpool())) {
-        await toSpool(queue.splice(0))
-        scheduleRetry()
-        return
-      }
-      if (lostWhileFull > 0 && !spool.full) {
-        options.log.warn({ lost: lostWhileFull }, 'audit spool drained; events were lost while it was full')
-        lostWhileFull = 0
-      }
-      if (queue.length === 0) return
-      const batch = queue.splice(0, batchSize)
-      if ((await send(batch)) === 'retry') {
-        await toSpool([...batch, ...queue.splice(0)])
+    // Until the spool is empty (commits keep adding to it meanwhile), or a round found nothing to ship.
+    while (spool.depth > 0) {
+      const shipped = await drainSpool()
+      if (shipped < 0) {
         scheduleRetry()
         return
       }
       retryDelay = retryMin
+      if (shipped === 0) break
+    }
+    if (lostWhileFull > 0 && !spool.full) {
+      options.log.warn({ lost: lostWhileFull }, 'audit spool drained; events were lost while it was full')
+      lostWhileFull = 0
     }
   }
 
@@ -156,12 +233,30 @@ export function createAuditEmitter(options: AuditEmitterOptions): AuditEmitter {
     if (!running) {
       running = pump()
         .catch((error: unknown) => { options.log.error({ err: (error as Error).message }, 'audit emitter failed'); scheduleRetry() })
-        .finally(() => { running = undefined })
+        .finally(() => {
+          running = undefined
+          // Events committed while this round was sending are picked up by the next one.
+          if (spool.depth > 0 && !retrying) scheduleSend()
+        })
     }
     return running
   }
 
+  /** After a commit: ship at once when a batch is full, else after the flush interval (fewer, larger posts). */
+  function scheduleSend(): void {
+    if (closed) return
+    if (spool.depth >= batchSize && !retrying) void kick()
+    else if (!timer && !running && !retrying) {
+      timer = setTimeout(() => { timer = undefined; void kick() }, flushInterval)
+      timer.unref()
+    }
+  }
+
   if (spool.depth > 0) setImmediate(() => { void kick() }).unref()
+
+  function durable(): Promise<void> {
+    return waitFor(emitted) ?? Promise.resolve()
+  }
 
   return {
     emit(input) {
@@ -172,18 +267,24 @@ export function createAuditEmitter(options: AuditEmitterOptions): AuditEmitter {
         dropped?.inc({ reason: 'malformed' })
         return
       }
-      queue.push(event)
-      if (queue.length >= batchSize) void kick()
-      else if (!timer && !running && !retrying) {
-        timer = setTimeout(() => { timer = undefined; void kick() }, flushInterval)
-        timer.unref()
-      }
+      staged.push(event)
+      emitted += 1
+      const current = scope.getStore()
+      if (current) current.last = emitted
+      scheduleCommit()
     },
+    scoped: (fn) => scope.run({ last: 0 }, fn),
+    barrier() {
+      const current = scope.getStore()
+      return current && current.last > 0 ? waitFor(current.last) : undefined
+    },
+    durable,
     async flush() {
+      await durable()
       await kick()
       let last = Number.POSITIVE_INFINITY
-      while (queue.length > 0 && queue.length < last) {
-        last = queue.length
+      while (spool.depth > 0 && spool.depth < last) {
+        last = spool.depth
         await kick()
       }
     },
@@ -191,6 +292,7 @@ export function createAuditEmitter(options: AuditEmitterOptions): AuditEmitter {
       await this.flush()
       closed = true
       if (timer) clearTimeout(timer)
+      await spool.close()
     },
     spoolDepth: () => spool.depth,
     spoolFull: () => spool.full,

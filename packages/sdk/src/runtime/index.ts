@@ -19,6 +19,7 @@ import { receiveBootstrap, tellSupervisor } from './bootstrap-source.ts'
 export { provideBootstrap } from './bootstrap-source.ts'
 import { startSelfRotation } from './self-rotation.ts'
 import { startHealthListener } from './health-listener.ts'
+import { installReplyBarrier } from './reply-barrier.ts'
 
 export type PeerHandle = { url: string; spiffeId: string; dispatcher: Agent }
 
@@ -131,6 +132,8 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
       svid: source, revocation, audit: sink, paths, peer, httpsOptions: () => mtlsServerOptions(source),
     }
     const started = await options.start(runtime)
+    // An acknowledged operation's audit events are durable before its reply leaves.
+    if (audit) installReplyBarrier(started.app, audit)
     if ((started.tls ?? 'mtls') === 'mtls') {
       stoppers.push(attachMtls(started.app.server as never, source, {
         revocation,
