@@ -3,7 +3,7 @@
 // every signed tree head. Names the first bad index: an edited row, a removed
 // or moved one, one inserted, or the store cut short.
 import type { Database } from '@bulwark/core'
-import { leafHash, verifyTreeHead, type SignedTreeHead } from '@bulwark/sdk/audit'
+import { checkLeafData, leafHash, verifyTreeHead, type SignedTreeHead } from '@bulwark/sdk/audit'
 import type { AuditLog, Integrity } from './log.ts'
 import type { TreeHeads } from './tree-heads.ts'
 
@@ -72,6 +72,12 @@ export async function verifyStore(db: Database, log: AuditLog, heads: TreeHeads,
       const expected = log.tree.leafView(i)
       if (!sameBytes(leafHash(row.data), expected)) return { ...base, ok: false, checked: i, firstBadIndex: i, problem: `entry ${i} was changed` }
       if (!sameBytes(row.leaf_hash, expected)) return { ...base, ok: false, checked: i, firstBadIndex: i, problem: `entry ${i}: its recorded leaf hash was changed` }
+      // The hash binds the bytes; the bytes must also be exactly the canonical
+      // serialization of one entry at this index (no duplicate key, no
+      // whitespace, no unknown field), or readers could see another event.
+      const exact = checkLeafData(row.data)
+      if (!exact.ok) return { ...base, ok: false, checked: i, firstBadIndex: i, problem: `entry ${i}: ${exact.problem}` }
+      if (exact.value.index !== i) return { ...base, ok: false, checked: i, firstBadIndex: i, problem: `entry ${i}: its bytes say index ${exact.value.index}` }
     }
     await new Promise((resolve) => setImmediate(resolve))
   }

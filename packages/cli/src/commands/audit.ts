@@ -2,12 +2,11 @@
 // Exports are JSON Lines closed by a signed tree head; verify names the first
 // bad entry, offline (signature + hashes, with the audit public key from the
 // home when present) and, when the service answers, against the live log.
-import { createReadStream, existsSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs'
-import { createInterface } from 'node:readline'
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import {
-  bisectFirstBadIndex, samePublicKey, verifyConsistency, verifyExport, verifyTreeHead,
+  bisectFirstBadIndex, exportFileLines, samePublicKey, verifyConsistency, verifyExport, verifyTreeHead,
   type AuditLogEntry, type ExportVerification, type SignedTreeHead,
 } from '@bulwark/sdk/audit'
 import { intFlag, parseArgs, UsageError } from '../args.ts'
@@ -81,8 +80,9 @@ async function exportLog(ctx: CliContext, flags: Record<string, string | boolean
   return 0
 }
 
-function lines(file: string): AsyncIterable<string> {
-  return createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity })
+/** The file's lines as exact bytes: verify binds every byte, so nothing is trimmed or re-decoded leniently. */
+function lines(file: string): AsyncIterable<Buffer> {
+  return exportFileLines(file)
 }
 
 function report(ctx: CliContext, result: { ok: boolean; firstBadIndex?: number; problem?: string; treeHead?: SignedTreeHead; entries?: number; live?: string }): number {
