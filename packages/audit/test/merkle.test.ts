@@ -127,7 +127,7 @@ test('a tree started at an archive cut (its frontier only) gives the same roots 
     for (const tree of [started, pruned]) {
       assert.equal(tree.base, cut)
       assert.throws(() => tree.leaf(cut - 1), RangeError)
-      assert.throws(() => tree.root(cut - 1), RangeError)
+      if (cut > 1) assert.throws(() => tree.root(cut - 1), RangeError)
       if (cut > 1) assert.throws(() => tree.consistencyProof(cut - 1, 70), RangeError)
       for (let n = cut; n <= 70; n++) {
         assert.deepEqual(tree.root(n), whole.root(n), `cut ${cut}, root ${n}`)

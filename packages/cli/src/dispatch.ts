@@ -21,7 +21,7 @@ commands:
   up          start every component in the foreground (--demo adds the shop)
   status      health of the running instance (--json)
   secrets     put | get | list | delete secrets in the vault
-  audit       tail | export | verify the tamper-evident audit log
+  audit       tail | export | verify | archive the tamper-evident audit log
   alerts      security alerts raised by the detectors
   incident    revoke | rotate-keys | quarantine | release
   ca          issue | list workload certificates

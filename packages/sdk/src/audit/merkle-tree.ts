@@ -184,8 +184,9 @@ export function createMerkleTree(start?: TreeStart): MerkleTree {
     leaf: (index) => Buffer.from(leafView(index)),
     leafView,
     root(size = levels[0]!.count) {
+      if (size === 0) return Buffer.from(EMPTY_ROOT)
       checkSize(size)
-      return size === 0 ? Buffer.from(EMPTY_ROOT) : subtree(0, size)
+      return subtree(0, size)
     },
     inclusionProof(index, size = levels[0]!.count) {
       checkSize(size)
