@@ -8,8 +8,7 @@ import { join } from 'node:path'
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { DatabaseSync } from 'node:sqlite'
-import { homePaths } from '@bulwark/core'
-import { createManualClock } from '@bulwark/core'
+import { createManualClock, homePaths } from '@bulwark/core'
 import { createTestCa, freePort } from '@bulwark/testkit'
 import { exportLine, verifyConsistency, verifyInclusion, type SignedTreeHead } from '@bulwark/sdk/audit'
 import { startAudit, makeEvent, type Harness } from './helpers.ts'
@@ -140,7 +139,9 @@ test('a segment that was changed in any way fails verify, naming what', async ()
   const original = lines(firstSegment)
   for (const [name, change, expected] of SEGMENT_EDITS) {
     const file = join(home.home, 'tampered-segment.jsonl')
-    writeFileSync(file, change([...original]).join('\n') + '\n')
+    const changed = change([...original])
+    assert.notDeepEqual(changed, original, name)
+    writeFileSync(file, changed.join('\n') + '\n')
     const res = await verifyFile(file)
     assert.equal(res.code, 1, `${name}: ${res.out}`)
     assert.match(res.out, expected, name)
@@ -165,7 +166,9 @@ test('crossing maxEntries archives automatically, down to half the cap; the next
   assert.equal((await cli(home.home, 'audit', ['verify'])).code, 0)
   // A forged frontier in the checkpoint line fails.
   const forged = join(home.home, 'forged-checkpoint.jsonl')
-  writeFileSync(forged, [segmentLines[0]!.replace(/"frontier":\["[0-9a-f]/, '"frontier":["f'), ...segmentLines.slice(1)].join('\n') + '\n')
+  const flipped = segmentLines[0]!.replace(/"frontier":\["([0-9a-f])/, (_, c: string) => `"frontier":["${c === '0' ? '1' : '0'}`)
+  assert.notEqual(flipped, segmentLines[0])
+  writeFileSync(forged, [flipped, ...segmentLines.slice(1)].join('\n') + '\n')
   const bad = await verifyFile(forged)
   assert.equal(bad.code, 1, bad.out)
   assert.match(bad.out, /checkpoint/)
@@ -219,7 +222,9 @@ test('a checkpoint edited while the service was down fails verify and stops inge
   await harness.stop()
   const db = new DatabaseSync(join(dir, 'log.db'))
   const row = db.prepare('SELECT id, frontier FROM checkpoints ORDER BY tree_size DESC LIMIT 1').get() as { id: number; frontier: string }
-  db.prepare('UPDATE checkpoints SET frontier = ? WHERE id = ?').run(row.frontier.replace(/"[0-9a-f]/, '"0'), row.id)
+  const frontier = row.frontier.replace(/"([0-9a-f])/, (_, c: string) => `"${c === '0' ? '1' : '0'}`)
+  assert.notEqual(frontier, row.frontier)
+  db.prepare('UPDATE checkpoints SET frontier = ? WHERE id = ?').run(frontier, row.id)
   db.close()
   harness = await harness.restart(config)
   const res = await cli(home.home, 'audit', ['verify'])
