@@ -164,6 +164,10 @@ test('crossing maxEntries archives automatically, down to half the cap; the next
   const res = await verifyFile(secondSegment)
   assert.equal(res.code, 0, res.out)
   assert.equal((await cli(home.home, 'audit', ['verify'])).code, 0)
+  // The first segment is now older than the live cut: still verifies (offline; the second one carries its head on).
+  const older = await verifyFile(firstSegment)
+  assert.equal(older.code, 0, older.out)
+  assert.match(older.out, /older than the live log's archive cut/)
   // A forged frontier in the checkpoint line fails.
   const forged = join(home.home, 'forged-checkpoint.jsonl')
   const flipped = segmentLines[0]!.replace(/"frontier":\["([0-9a-f])/, (_, c: string) => `"frontier":["${c === '0' ? '1' : '0'}`)
