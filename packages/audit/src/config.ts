@@ -34,7 +34,22 @@ export const AuditConfigSchema = Type.Object({
   /** Never blocked automatically (alerts are still raised). Loopback by default: one machine's tests and demo share it. */
   blockExemptIps: Type.Array(Type.String({ maxLength: 64 }), { default: ['127.0.0.1', '::1', '::ffff:127.0.0.1'] }),
   detectors: DetectorsSchema,
+  /**
+   * Retention: entries received more than `maxAgeDays` ago, or beyond the
+   * newest `maxEntries`, are archived to a signed segment file in
+   * `<dataDir>/archive/` and then removed from the live log (which keeps a
+   * signed checkpoint at the cut). Past the entry cap the log is cut down to
+   * half of it, so segments are not one entry each. Checked every
+   * `checkIntervalSeconds` and whenever a commit crosses the cap.
+   */
+  retention: Type.Object({
+    enabled: Type.Boolean({ default: true }),
+    maxAgeDays: Type.Integer({ minimum: 1, maximum: 36_500, default: 400 }),
+    maxEntries: Type.Integer({ minimum: 2, maximum: 100_000_000, default: 1_000_000 }),
+    checkIntervalSeconds: Type.Integer({ minimum: 1, maximum: 7 * 86400, default: 3600 }),
+  }, { additionalProperties: false, default: {} }),
 }, { additionalProperties: false })
 
 export type AuditConfig = Static<typeof AuditConfigSchema>
 export type DetectorsConfig = Static<typeof DetectorsSchema>
+export type RetentionConfig = AuditConfig['retention']

@@ -10,4 +10,6 @@ export const AuditErrors = {
   noTreeHead: defineError('BW_AUDIT_NO_TREE_HEAD', 404, 'no signed tree head of that size'),
   notFound: defineError('BW_AUDIT_NOT_FOUND', 404, 'no such entry'),
   logTampered: defineError('BW_AUDIT_LOG_TAMPERED', 503, 'the audit store failed verification; ingestion is stopped'),
+  archived: defineError('BW_AUDIT_ARCHIVED', 410, 'archived: no longer in the live log'),
+  archiveFailed: defineError('BW_AUDIT_ARCHIVE_FAILED', 500, 'archiving failed; nothing was removed'),
 } as const

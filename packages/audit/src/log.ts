@@ -5,7 +5,7 @@
 // batch is covered by a signed head; a failed commit rolls the tree back.
 // A batch is all-or-nothing. Duplicate event ids are acknowledged, not re-appended.
 import type { AuditEvent, Clock, Database, Logger } from '@bulwark/core'
-import { createMerkleTree, entryLeafData, leafHash, type AuditLogEntry, type MerkleTree } from '@bulwark/sdk/audit'
+import { createMerkleTree, entryLeafData, leafHash, type AuditLogEntry, type MerkleTree, type TreeStart } from '@bulwark/sdk/audit'
 import type { EntryRow } from './store.ts'
 
 export type AppendResult = { accepted: number; duplicates: number }
@@ -14,12 +14,19 @@ export type Integrity = { ok: true } | { ok: false; firstBadIndex?: number; prob
 export type AuditLog = {
   readonly tree: MerkleTree
   readonly size: number
+  /** The first entry still in the live log (the latest archive cut, else 0). */
+  readonly base: number
   append(events: readonly AuditEvent[]): Promise<AppendResult>
   onAppend(listener: (entries: readonly AuditLogEntry[]) => void): void
   /** What the boot-time rebuild found (a tampered store stops ingestion). */
   bootIntegrity: Integrity
   setBootIntegrity(integrity: Integrity): void
   indexOfEvent(id: string): number | undefined
+  /**
+   * Removes entries [base, size) (archived): deletes their rows and runs
+   * `also` in the same transaction, then forgets them in the tree.
+   */
+  prune(size: number, also: () => void): void
   /** Raw stored rows with seq in [start, end), in order. */
   rows(start: number, end: number): EntryRow[]
   /** Stored entry bytes (`data`) matching a query, in the order asked. */
@@ -38,10 +45,12 @@ export type LogDeps = {
   onCommit?: (count: number) => void
   /** Called inside each commit's transaction with the new size and root: signs a tree head in the same fsync. */
   seal?: (size: number, root: Buffer) => void
+  /** The latest archive checkpoint: the tree starts there and the rows from its size on. */
+  start?: TreeStart
 }
 
 export function createAuditLog(db: Database, deps: LogDeps): AuditLog {
-  const tree = createMerkleTree()
+  const tree = createMerkleTree(deps.start)
   // ON CONFLICT on the event id only: a duplicate is skipped without a lookup first; any other conflict still fails the commit.
   const insert = db.prepare('INSERT INTO entries (seq, event_id, type, data, leaf_hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING')
   const byId = db.prepare('SELECT seq FROM entries WHERE event_id = ?')
@@ -53,8 +62,8 @@ export function createAuditLog(db: Database, deps: LogDeps): AuditLog {
   // Rebuild the tree from the store, recomputing every leaf from its bytes
   // (in chunks: `all()` on a range is much faster than iterating row by row).
   const chunk = db.prepare('SELECT seq, data, leaf_hash FROM entries WHERE seq > ? ORDER BY seq LIMIT 20000')
-  let expected = 0
-  for (let last = -1; ;) {
+  let expected = tree.base
+  for (let last = tree.base - 1; ;) {
     const rows = chunk.all(last) as EntryRow[]
     if (rows.length === 0) break
     for (const row of rows) {
@@ -120,6 +129,15 @@ export function createAuditLog(db: Database, deps: LogDeps): AuditLog {
   return {
     tree,
     get size() { return tree.size },
+    get base() { return tree.base },
+    prune(size, also) {
+      if (size <= tree.base) return
+      db.transaction(() => {
+        db.prepare('DELETE FROM entries WHERE seq < ?').run(size)
+        also()
+      })
+      tree.prune(size)
+    },
     append(events) {
       if (events.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0 })
       return new Promise<AppendResult>((resolve, reject) => {

@@ -4,13 +4,15 @@
 import { join } from 'node:path'
 import type { ServerOptions } from 'node:https'
 import type { FastifyInstance } from 'fastify'
-import { createServiceServer, type AuditSink, type Clock, type Health, type Logger, type Metrics } from '@bulwark/core'
+import { frontierHeights } from '@bulwark/sdk/audit'
+import { createServiceServer, serviceSpiffeId, type AuditSink, type Clock, type Health, type Logger, type Metrics } from '@bulwark/core'
 import type { AuditConfig } from './config.ts'
 import { openAuditStore } from './store.ts'
 import { createAuditLog, type AuditLog } from './log.ts'
 import { loadOrCreateSigningKey, type SigningKey } from './signing-key.ts'
 import { createTreeHeads, type TreeHeads } from './tree-heads.ts'
-import { checkTreeHeads, verifyStore, type VerifyReport } from './verify-store.ts'
+import { checkCheckpoint, checkTreeHeads, verifyStore, type VerifyReport } from './verify-store.ts'
+import { ARCHIVE_DIR, createArchiver, loadCheckpoint, type Archiver } from './archive.ts'
 import { createLocalAuditSink } from './local-sink.ts'
 import { createAuditMetrics } from './metrics.ts'
 import { createDetectionEngine } from './detect/engine.ts'
@@ -22,6 +24,7 @@ import { registerIngestRoutes } from './routes/ingest-routes.ts'
 import { registerLogRoutes } from './routes/log-routes.ts'
 import { registerExportRoute } from './routes/export-route.ts'
 import { registerAlertRoutes } from './routes/alert-routes.ts'
+import { registerArchiveRoutes } from './routes/archive-routes.ts'
 
 export type AuditServiceDeps = {
   log: Logger
@@ -41,6 +44,7 @@ export type AuditService = {
   app: FastifyInstance
   log: AuditLog
   heads: TreeHeads
+  archiver: Archiver
   alerts: AlertCenter
   blocks: BlockList
   key: SigningKey
@@ -55,14 +59,20 @@ export function createAuditService(config: AuditConfig, deps: AuditServiceDeps):
   const key = loadOrCreateSigningKey(deps.dataDir)
   const meter = createAuditMetrics(deps.metrics, deps.clock)
   const ref: { heads?: TreeHeads } = {}
+  // After an archive cut the tree starts at the latest checkpoint (its frontier); a damaged one fails the boot check.
+  const checkpoint = loadCheckpoint(db, key.publicKeyPem)
+  const cut = checkCheckpoint(checkpoint, key.publicKeyPem)
+  const start = checkpoint && { size: checkpoint.treeHead.treeSize, frontier: cut.ok ? checkpoint.frontier.map((h) => Buffer.from(h, 'hex')) : frontierHeights(checkpoint.treeHead.treeSize).map(() => Buffer.alloc(32)) }
   const log = createAuditLog(db, {
     clock: deps.clock, log: deps.log, onCommit: (n) => meter.committed(n), seal: (size, root) => { ref.heads!.record(size, root) },
+    ...(start ? { start } : {}),
   })
+  if (!cut.ok) log.setBootIntegrity(cut)
   const heads = createTreeHeads(db, key, {
     clock: deps.clock, log: deps.log, size: () => log.size, root: (size) => log.tree.root(size), canSign: () => log.bootIntegrity.ok,
   })
   ref.heads = heads
-  const signed = checkTreeHeads(log, heads, key.publicKeyPem)
+  const signed = cut.ok ? checkTreeHeads(log, heads, key.publicKeyPem) : cut
   const rows = log.bootIntegrity
   // Both checks can fail. A row-level hit inside the range a signed head
   // narrows the damage to is the more exact answer; otherwise the earlier wins.
@@ -98,9 +108,14 @@ export function createAuditService(config: AuditConfig, deps: AuditServiceDeps):
     heads.signNow() // cover entries committed after the last head (e.g. before a crash)
   }
   heads.start(config.treeHeadIntervalSeconds, log)
+  const archiver = createArchiver(config.retention, {
+    db, log, heads, key, clock: deps.clock, logger: deps.log, dir: join(deps.dataDir, ARCHIVE_DIR),
+    selfActor: { kind: 'service', spiffeId: serviceSpiffeId(deps.trustDomain, 'audit') }, ...(checkpoint ? { initial: checkpoint } : {}),
+  })
+  archiver.start()
 
   async function verify(): Promise<VerifyReport> {
-    const report = await verifyStore(db, log, heads, key.publicKeyPem)
+    const report = await verifyStore(db, log, heads, key.publicKeyPem, archiver.latest())
     if (!report.ok) tamperAlert(report.problem ?? 'failed', report.firstBadIndex)
     return report
   }
@@ -110,13 +125,15 @@ export function createAuditService(config: AuditConfig, deps: AuditServiceDeps):
   const access = createAccess(deps.trustDomain)
   registerIngestRoutes(app, { access, log, audit, maxBatch: config.maxBatch })
   registerLogRoutes(app, { access, log, heads, verify })
-  registerExportRoute(app, { access, log, heads, audit })
+  registerExportRoute(app, { access, log, heads, audit, checkpoint: () => archiver.latest() })
   registerAlertRoutes(app, { access, alerts, blocks })
+  registerArchiveRoutes(app, { access, archiver })
 
   return {
-    app, log, heads, alerts, blocks, key, audit, verify,
+    app, log, heads, archiver, alerts, blocks, key, audit, verify,
     async close() {
       heads.stop()
+      await archiver.stop()
       blocks.close()
       await audit.flush()
       if (log.bootIntegrity.ok && heads.latest()?.treeSize !== log.size) heads.signNow()

@@ -41,6 +41,21 @@ const MIGRATIONS = [
      created_at INTEGER NOT NULL,
      expires_at INTEGER NOT NULL
    );`,
+  // Archive cuts (retention): entries [first_index, tree_size) went to the
+  // segment file; the signed head at the cut and its frontier stay here so
+  // the log keeps proving itself from the cut on.
+  `CREATE TABLE checkpoints (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     first_index INTEGER NOT NULL,
+     tree_size INTEGER NOT NULL UNIQUE,
+     root_hash TEXT NOT NULL,
+     timestamp INTEGER NOT NULL,
+     signature TEXT NOT NULL,
+     key_id TEXT NOT NULL,
+     frontier TEXT NOT NULL,
+     segment TEXT NOT NULL,
+     segment_sha256 TEXT NOT NULL
+   );`,
 ]
 
 export type EntryRow = { seq: number; data: string; leaf_hash: Uint8Array }

@@ -21,6 +21,8 @@ export type TreeHeads = {
   count(): number
   /** The head at position `i` in signing order. */
   nth(i: number): SignedTreeHead | undefined
+  /** Deletes the heads of sizes below an archive cut (inside its transaction): they speak for archived entries. */
+  dropBelow(size: number): void
   /** Seconds since the latest head was signed (Infinity before the first). */
   ageSeconds(): number
   start(intervalSeconds: number, log: AuditLog): void
@@ -44,6 +46,7 @@ export function createTreeHeads(db: Database, key: SigningKey, deps: TreeHeadDep
   const sizeRow = db.prepare(`SELECT ${COLUMNS} FROM tree_heads WHERE tree_size = ? ORDER BY id DESC LIMIT 1`)
   const nthRow = db.prepare(`SELECT ${COLUMNS} FROM tree_heads ORDER BY id LIMIT 1 OFFSET ?`)
   const countRow = db.prepare('SELECT COUNT(*) AS n FROM tree_heads')
+  const dropRows = db.prepare('DELETE FROM tree_heads WHERE tree_size < ?')
   const withKey = (row: HeadRow | undefined): SignedTreeHead | undefined => row && {
     treeSize: row.tree_size, rootHash: row.root_hash, timestamp: row.timestamp, signature: row.signature, keyId: row.key_id, publicKey: key.publicKeyPem,
   }
@@ -73,6 +76,7 @@ export function createTreeHeads(db: Database, key: SigningKey, deps: TreeHeadDep
     signNow,
     count: () => (countRow.get() as { n: number }).n,
     nth: (i) => withKey(nthRow.get(i) as HeadRow | undefined),
+    dropBelow: (size) => { dropRows.run(size) },
     ageSeconds: () => (lastTimestamp > 0 ? Math.max(0, (deps.clock.now() - lastTimestamp) / 1000) : Number.POSITIVE_INFINITY),
     start(intervalSeconds, log) {
       timer = setInterval(() => {

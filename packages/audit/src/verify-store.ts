@@ -3,7 +3,9 @@
 // every signed tree head. Names the first bad index: an edited row, a removed
 // or moved one, one inserted, or the store cut short.
 import type { Database } from '@bulwark/core'
-import { leafHash, verifyTreeHead, type SignedTreeHead } from '@bulwark/sdk/audit'
+import {
+  checkLeafData, checkpointStart, createRootAccumulator, frontierHeights, leafHash, verifyTreeHead, type Checkpoint, type SignedTreeHead,
+} from '@bulwark/sdk/audit'
 import type { AuditLog, Integrity } from './log.ts'
 import type { TreeHeads } from './tree-heads.ts'
 
@@ -30,7 +32,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  */
 export function checkTreeHeads(log: AuditLog, heads: TreeHeads, publicKeyPem: string): Integrity {
   const count = heads.count()
-  const matches = (head: SignedTreeHead) => head.treeSize <= log.size && log.tree.root(head.treeSize).toString('hex') === head.rootHash
+  const matches = (head: SignedTreeHead) => head.treeSize >= log.base && head.treeSize <= log.size && log.tree.root(head.treeSize).toString('hex') === head.rootHash
   let good = -1
   let bad = count
   while (bad - good > 1) {
@@ -44,7 +46,7 @@ export function checkTreeHeads(log: AuditLog, heads: TreeHeads, publicKeyPem: st
     return { ok: true }
   }
   const failing = heads.nth(bad)!
-  const from = good >= 0 ? heads.nth(good)!.treeSize : 0
+  const from = good >= 0 ? heads.nth(good)!.treeSize : log.base
   const when = new Date(failing.timestamp).toISOString()
   if (!verifyTreeHead(failing, publicKeyPem)) return { ok: false, firstBadIndex: from, problem: `the tree head of size ${failing.treeSize} signed at ${when} was altered` }
   if (failing.treeSize > log.size && from >= log.size) {
@@ -54,7 +56,23 @@ export function checkTreeHeads(log: AuditLog, heads: TreeHeads, publicKeyPem: st
   return { ok: false, firstBadIndex: from, upTo: last + 1, problem: from >= last ? `entry ${from} does not match the tree head signed at ${when}` : `entries ${from} to ${last} do not match the tree head signed at ${when}` }
 }
 
-export async function verifyStore(db: Database, log: AuditLog, heads: TreeHeads, publicKeyPem: string): Promise<VerifyReport> {
+/**
+ * The archive checkpoint the live log starts at: signed by the audit key, and
+ * its frontier hashes to its signed root. Integrity `ok` when there is none.
+ */
+export function checkCheckpoint(checkpoint: Checkpoint | undefined, publicKeyPem: string): Integrity {
+  if (!checkpoint) return { ok: true }
+  const size = checkpoint.treeHead.treeSize
+  const bad = (problem: string): Integrity => ({ ok: false, firstBadIndex: size, problem })
+  if (!verifyTreeHead(checkpoint.treeHead, publicKeyPem)) return bad(`the archive checkpoint at ${size} has a bad signature`)
+  if (checkpoint.frontier.length !== frontierHeights(size).length || !checkpoint.frontier.every((h) => /^[0-9a-f]{64}$/.test(h))) return bad(`the archive checkpoint at ${size} has a malformed frontier`)
+  if (createRootAccumulator(checkpointStart(checkpoint)).root().toString('hex') !== checkpoint.treeHead.rootHash) {
+    return bad(`the archive checkpoint at ${size}: its frontier does not hash to its signed root`)
+  }
+  return { ok: true }
+}
+
+export async function verifyStore(db: Database, log: AuditLog, heads: TreeHeads, publicKeyPem: string, checkpoint?: Checkpoint): Promise<VerifyReport> {
   const boot = log.bootIntegrity
   if (!boot.ok) return { ok: false, treeSize: log.size, checked: 0, ...(boot.firstBadIndex === undefined ? {} : { firstBadIndex: boot.firstBadIndex }), problem: boot.problem }
   const head = heads.current()
@@ -63,7 +81,14 @@ export async function verifyStore(db: Database, log: AuditLog, heads: TreeHeads,
   if (!verifyTreeHead(head, publicKeyPem) || log.tree.root(size).toString('hex') !== head.rootHash) {
     return { ...base, ok: false, checked: 0, problem: 'the latest signed tree head does not match the log' }
   }
-  for (let start = 0; start < size; start += CHUNK) {
+  // Across an archive cut: the checkpoint still verifies and is where the tree starts.
+  const first = log.base
+  const cut = checkCheckpoint(checkpoint, publicKeyPem)
+  if (!cut.ok) return { ...base, ok: false, checked: 0, firstBadIndex: first, problem: cut.problem }
+  if ((checkpoint?.treeHead.treeSize ?? 0) !== first || (checkpoint && log.tree.root(first).toString('hex') !== checkpoint.treeHead.rootHash)) {
+    return { ...base, ok: false, checked: 0, firstBadIndex: first, problem: `the live log starts at ${first}, not at its archive checkpoint` }
+  }
+  for (let start = first; start < size; start += CHUNK) {
     const end = Math.min(start + CHUNK, size)
     const rows = log.rows(start, end)
     for (let i = start, r = 0; i < end; i++, r++) {
@@ -72,13 +97,19 @@ export async function verifyStore(db: Database, log: AuditLog, heads: TreeHeads,
       const expected = log.tree.leafView(i)
       if (!sameBytes(leafHash(row.data), expected)) return { ...base, ok: false, checked: i, firstBadIndex: i, problem: `entry ${i} was changed` }
       if (!sameBytes(row.leaf_hash, expected)) return { ...base, ok: false, checked: i, firstBadIndex: i, problem: `entry ${i}: its recorded leaf hash was changed` }
+      // The hash binds the bytes; the bytes must also be exactly the canonical
+      // serialization of one entry at this index (no duplicate key, no
+      // whitespace, no unknown field), or readers could see another event.
+      const exact = checkLeafData(row.data)
+      if (!exact.ok) return { ...base, ok: false, checked: i, firstBadIndex: i, problem: `entry ${i}: ${exact.problem}` }
+      if (exact.value.index !== i) return { ...base, ok: false, checked: i, firstBadIndex: i, problem: `entry ${i}: its bytes say index ${exact.value.index}` }
     }
     await new Promise((resolve) => setImmediate(resolve))
   }
   // Synchronous with respect to commits: the tree and the table must hold the same count.
   const { count } = db.prepare('SELECT COUNT(*) AS count FROM entries').get() as { count: number }
-  if (count !== log.size) {
-    return { ...base, ok: false, checked: size, firstBadIndex: Math.min(log.size, count), problem: `the store holds ${count} entries, the log ${log.size}` }
+  if (count !== log.size - first) {
+    return { ...base, ok: false, checked: size - first, firstBadIndex: Math.min(log.size, first + count), problem: `the store holds ${count} entries, the log ${log.size - first} (from ${first})` }
   }
-  return { ...base, ok: true, checked: size }
+  return { ...base, ok: true, checked: size - first }
 }

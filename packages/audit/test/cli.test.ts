@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { DatabaseSync } from 'node:sqlite'
 import { homePaths, operatorSpiffeId } from '@bulwark/core'
+import { exportLine } from '@bulwark/sdk/audit'
 import { createTestCa, freePort } from '@bulwark/testkit'
 import { startAudit, makeEvent } from './helpers.ts'
 import { cli, makeHome, startStub } from './cli-helpers.ts'
@@ -70,9 +71,9 @@ test('audit verify --file names the first bad entry of a changed export', async 
     ['truncated', [...lines.slice(0, 4), lines[lines.length - 1]!], 4],
     ['carefully edited', lines.map((l, i) => {
       if (i !== 6) return l
-      const v = JSON.parse(l.replace('carol', 'mallory'))
-      delete v.leafHash
-      return JSON.stringify(v)
+      // Content changed, leaf hash recomputed, line kept canonical: only the signed root catches it.
+      const { leafHash: _, ...entry } = JSON.parse(l.replace('carol', 'mallory'))
+      return exportLine(entry)
     }), 6],
   ]
   for (const [name, changed, index] of cases) {
@@ -83,6 +84,51 @@ test('audit verify --file names the first bad entry of a changed export', async 
     assert.equal(JSON.parse(res.out).firstBadIndex, index, `${name}: ${res.out}`)
     const human = await cli(home.home, 'audit', ['verify', '--file', file])
     assert.ok(human.out.includes(`FAILED: first bad entry: index ${index}:`), `${name}: ${human.out}`)
+  }
+})
+
+// Edits that leave what JSON.parse returns unchanged (or only add to it): each
+// must still count as a changed line, since a reader may see another record.
+const LINE_EDITS: Array<[string, (line: string) => string]> = [
+  ['a space after the opening brace', (l) => l.replace(/^\{/, '{ ')],
+  ['a duplicate key in front of the real one', (l) => l.replace(/^(\{"\w+":\{)/, l.startsWith('{"treeHead"') ? '$1"keyId":"00",' : '$1"action":"secret.deleted",')],
+  ['an unknown field', (l) => l.replace(/\}$/, ',"zz":0}')],
+  ['a missing field', (l) => l.replace(l.startsWith('{"treeHead"') ? /"keyId":"[0-9a-f]+",/ : /,"leafHash":"[0-9a-f]+"/, '')],
+  ['reordered keys', (l) => { const v = JSON.parse(l); return JSON.stringify(l.startsWith('{"treeHead"') ? { treeHead: Object.fromEntries(Object.entries(v.treeHead).reverse()) } : { leafHash: v.leafHash, event: v.event, index: v.index, received: v.received }) }],
+  ['a number written as 1.0', (l) => l.replace(/"(index|treeSize)":(\d+)/, '"$1":$2.0')],
+  ['a number written as 1e0', (l) => l.replace(/"(index|treeSize)":(\d+)/, '"$1":$2e0')],
+  ['trailing whitespace', (l) => `${l} `],
+  ['a carriage return', (l) => `${l}\r`],
+]
+
+test('audit verify --file fails, naming the entry, when a line is not byte for byte the canonical serialization of its record', async () => {
+  const lines = readFileSync(exportFile, 'utf8').trim().split('\n')
+  for (const [name, change] of LINE_EDITS) {
+    const changed = change(lines[3]!)
+    assert.notEqual(changed, lines[3], name)
+    assert.deepEqual(JSON.parse(changed).event?.actor ?? JSON.parse(changed).actor, JSON.parse(lines[3]!).event.actor, `${name}: a reader sees the same actor`)
+    const file = join(home.home, 'tampered-line.jsonl')
+    writeFileSync(file, lines.map((l, i) => (i === 3 ? changed : l)).join('\n') + '\n')
+    const res = await cli(home.home, 'audit', ['verify', '--file', file])
+    assert.equal(res.code, 1, `${name}: ${res.out}`)
+    assert.ok(res.out.startsWith('FAILED: first bad entry: index 3: entry 3 (line 4):'), `${name}: ${res.out}`)
+  }
+  const duplicate = LINE_EDITS[1]![1](lines[3]!)
+  writeFileSync(join(home.home, 'tampered-line.jsonl'), lines.map((l, i) => (i === 3 ? duplicate : l)).join('\n') + '\n')
+  assert.match((await cli(home.home, 'audit', ['verify', '--file', join(home.home, 'tampered-line.jsonl')])).out, /duplicate key `action`/)
+})
+
+test('audit verify --file fails, naming the line, when the tree head line is not byte for byte its canonical serialization', async () => {
+  const lines = readFileSync(exportFile, 'utf8').trim().split('\n')
+  const last = lines.length - 1
+  for (const [name, change] of LINE_EDITS) {
+    const changed = change(lines[last]!)
+    assert.notEqual(changed, lines[last], name)
+    const file = join(home.home, 'tampered-head.jsonl')
+    writeFileSync(file, lines.map((l, i) => (i === last ? changed : l)).join('\n') + '\n')
+    const res = await cli(home.home, 'audit', ['verify', '--file', file])
+    assert.equal(res.code, 1, `${name}: ${res.out}`)
+    assert.ok(res.out.startsWith(`FAILED: line ${last + 1} (the tree head):`), `${name}: ${res.out}`)
   }
 })
 

@@ -3,7 +3,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  bisectFirstBadIndex, verifyConsistency, verifyExport, verifyInclusion, verifyTreeHead, type SignedTreeHead,
+  bisectFirstBadIndex, exportLine, verifyConsistency, verifyExport, verifyInclusion, verifyTreeHead, type SignedTreeHead,
 } from '@bulwark/sdk/audit'
 import { startAudit, makeEvent } from './helpers.ts'
 
@@ -60,12 +60,24 @@ test('a forged tree head fails: a bad signature, or a key that is not the servic
   assert.match((await verifyExport(original, { trustedPublicKey: other })).problem!, /key other than/)
 })
 
-test('a careful edit (leaf hash field dropped) fails as a whole offline and is named exactly with the live log', async () => {
+test('an edit that drops the leaf hash field is named offline, as a missing field', async () => {
   const lines = original.map((line, i) => {
     if (i !== 8) return line
     const value = JSON.parse(edit(line))
     delete value.leafHash
     return JSON.stringify(value)
+  })
+  const result = await verifyExport(lines)
+  assert.equal(result.ok, false)
+  assert.equal(result.firstBadIndex, 8)
+  assert.match(result.problem!, /missing field `leafHash`/)
+})
+
+test('a careful edit (leaf hash recomputed, line kept canonical) fails as a whole offline and is named exactly with the live log', async () => {
+  const lines = original.map((line, i) => {
+    if (i !== 8) return line
+    const { leafHash: _, ...entry } = JSON.parse(edit(line))
+    return exportLine(entry)
   })
   const result = await verifyExport(lines, { keepLeafHashes: true })
   assert.equal(result.ok, false)

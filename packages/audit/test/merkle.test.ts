@@ -110,3 +110,36 @@ test('the fast leaf encoding equals the generic canonical JSON for every shape o
     assert.equal(entryLeafData(entry), canonicalJson({ index: 7, received: entry.received, event }))
   }
 })
+
+test('a tree started at an archive cut (its frontier only) gives the same roots and proofs as the whole tree, past the cut', async () => {
+  const { createRootAccumulator: accumulator } = await import('@bulwark/sdk/audit')
+  const leaves = Array.from({ length: 70 }, (_, i) => leafHash(Buffer.from(`leaf ${i}`)))
+  const whole = createMerkleTree()
+  for (const leaf of leaves) whole.append(leaf)
+  for (let cut = 1; cut <= 64; cut++) {
+    // Both ways a tree reaches a cut: started from the checkpoint, or pruned in place (and appended to after).
+    const started = createMerkleTree({ size: cut, frontier: whole.frontier(cut) })
+    const pruned = createMerkleTree()
+    for (const leaf of leaves.slice(0, cut + 3)) pruned.append(leaf)
+    pruned.prune(cut)
+    for (const leaf of leaves.slice(cut)) started.append(leaf)
+    for (const leaf of leaves.slice(cut + 3)) pruned.append(leaf)
+    for (const tree of [started, pruned]) {
+      assert.equal(tree.base, cut)
+      assert.throws(() => tree.leaf(cut - 1), RangeError)
+      if (cut > 1) assert.throws(() => tree.root(cut - 1), RangeError)
+      if (cut > 1) assert.throws(() => tree.consistencyProof(cut - 1, 70), RangeError)
+      for (let n = cut; n <= 70; n++) {
+        assert.deepEqual(tree.root(n), whole.root(n), `cut ${cut}, root ${n}`)
+        assert.deepEqual(tree.frontier(n), whole.frontier(n))
+        assert.deepEqual(tree.consistencyProof(cut, n), whole.consistencyProof(cut, n), `cut ${cut}, consistency ${cut} -> ${n}`)
+        if (n % 7 === 0) for (let m = cut; m <= n; m++) assert.deepEqual(tree.consistencyProof(m, n), whole.consistencyProof(m, n))
+      }
+      for (let i = cut; i < 70; i++) assert.deepEqual(tree.inclusionProof(i, 70), whole.inclusionProof(i, 70), `cut ${cut}, leaf ${i}`)
+    }
+    const acc = accumulator({ size: cut, frontier: whole.frontier(cut) })
+    assert.deepEqual(acc.root(), whole.root(cut))
+    for (const leaf of leaves.slice(cut)) acc.add(leaf)
+    assert.deepEqual(acc.root(), whole.root())
+  }
+})

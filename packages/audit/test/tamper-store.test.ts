@@ -134,6 +134,40 @@ test('after a restart, a store cut short is found at the first missing index', a
   assert.equal(report.firstBadIndex, 8)
 })
 
+// Row edits that keep what JSON.parse returns (or only add to it), made by an
+// intruder who also recomputes the leaf hash and removes the signed heads, so
+// the restarted service re-signs over them: verify must still refuse the bytes.
+const ROW_EDITS: Array<[string, (data: string) => string]> = [
+  ['a space after the opening brace', (d) => d.replace(/^\{/, '{ ')],
+  ['a duplicate key in front of the real one', (d) => d.replace('{"event":{', '{"event":{"action":"secret.deleted",')],
+  ['an unknown field', (d) => d.replace(/\}$/, ',"zz":0}')],
+  ['a missing field', (d) => d.replace(/"component":"vault",/, '')],
+  ['reordered keys', (d) => { const v = JSON.parse(d); return JSON.stringify({ index: v.index, received: v.received, event: v.event }) }],
+  ['a number written as 1.0', (d) => d.replace(/"index":(\d+)/, '"index":$1.0')],
+  ['a number written as 1e0', (d) => d.replace(/"index":(\d+)/, '"index":$1e0')],
+  ['trailing whitespace', (d) => `${d} `],
+]
+
+for (const [name, change] of ROW_EDITS) {
+  test(`the live store fails verify at the entry when a row is not the canonical serialization its leaf hash covers: ${name}`, async () => {
+    const harness = await seeded(6, true)
+    await harness.stop()
+    const db = new DatabaseSync(join(harness.dir, 'log.db'))
+    const row = db.prepare('SELECT data FROM entries WHERE seq = 4').get() as { data: string }
+    const data = change(row.data)
+    assert.notEqual(data, row.data)
+    db.prepare('UPDATE entries SET data = ?, leaf_hash = ? WHERE seq = 4').run(data, leafHash(data))
+    db.exec('DELETE FROM tree_heads')
+    db.close()
+    const restarted = await harness.restart()
+    open.push(restarted)
+    const report = await verify(restarted)
+    assert.equal(report.ok, false, name)
+    assert.equal(report.firstBadIndex, 4, report.problem)
+    assert.match(report.problem, /^entry 4: /)
+  })
+}
+
 test('a clean restart keeps verifying and keeps appending', async () => {
   const harness = await seeded()
   const restarted = await harness.restart()

@@ -22,7 +22,7 @@ commands:
   run         run one component without the supervisor (the container entry point)
   status      health of the running instance (--json)
   secrets     put | get | list | delete secrets in the vault
-  audit       tail | export | verify the tamper-evident audit log
+  audit       tail | export | verify | archive the tamper-evident audit log
   alerts      security alerts raised by the detectors
   incident    revoke | rotate-keys | quarantine | release
   ca          issue | list workload certificates

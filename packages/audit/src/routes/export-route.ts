@@ -2,10 +2,12 @@
 // (with its leaf hash as the log computed it), closed by the signed tree head
 // of size N (a fresh one by default) carrying the public key. Paging with
 // start/limit lets the CLI fetch a large log in pieces of one consistent export.
+// After an archive cut the export starts at the cut: `start=0` means the first
+// live entry, and the first page opens with the signed checkpoint line.
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { AuditSink } from '@bulwark/core'
-import { canonicalJson, exportLineFromLeaf, type SignedTreeHead } from '@bulwark/sdk/audit'
+import { canonicalJson, exportLineFromLeaf, type Checkpoint, type SignedTreeHead } from '@bulwark/sdk/audit'
 import type { AuditLog } from '../log.ts'
 import type { TreeHeads } from '../tree-heads.ts'
 import { AuditErrors } from '../errors.ts'
@@ -13,7 +15,8 @@ import { intParam, requireOperator, type Access } from './access.ts'
 
 const CHUNK = 2000
 
-function* lines(log: AuditLog, head: SignedTreeHead, start: number, end: number): Generator<string> {
+function* lines(log: AuditLog, head: SignedTreeHead, start: number, end: number, checkpoint: Checkpoint | undefined): Generator<string> {
+  if (checkpoint && start === checkpoint.treeHead.treeSize) yield `${canonicalJson({ checkpoint: { frontier: checkpoint.frontier, treeHead: checkpoint.treeHead } })}\n`
   for (let from = start; from < end; from += CHUNK) {
     const to = Math.min(from + CHUNK, end)
     let out = ''
@@ -31,16 +34,20 @@ function* lines(log: AuditLog, head: SignedTreeHead, start: number, end: number)
   if (end === head.treeSize) yield `${canonicalJson({ treeHead: head })}\n`
 }
 
-export function registerExportRoute(app: FastifyInstance, deps: { access: Access; log: AuditLog; heads: TreeHeads; audit: AuditSink }): void {
+export function registerExportRoute(app: FastifyInstance, deps: { access: Access; log: AuditLog; heads: TreeHeads; audit: AuditSink; checkpoint(): Checkpoint | undefined }): void {
   app.get('/v1/export', async (request, reply) => {
     requireOperator(request, deps.access)
     const size = intParam(request.query, 'size', { min: 0, max: deps.log.size })
     const head = size === undefined ? deps.heads.current() : deps.heads.bySize(size)
+    if (size !== undefined && size < deps.log.base) throw AuditErrors.archived(`entries below ${deps.log.base} were archived; export a size from ${deps.log.base} on`)
     if (!head) throw AuditErrors.noTreeHead(`no signed tree head of size ${size}; take one from GET /v1/tree-head`)
-    const start = intParam(request.query, 'start', { min: 0, max: head.treeSize, fallback: 0 })!
+    const asked = intParam(request.query, 'start', { min: 0, max: head.treeSize, fallback: 0 })!
+    const first = deps.log.base
+    if (asked > 0 && asked < first) throw AuditErrors.archived(`entries below ${first} were archived (they are in the segments)`)
+    const start = Math.max(asked, first)
     const limit = intParam(request.query, 'limit', { min: 1, max: Number.MAX_SAFE_INTEGER, fallback: Number.MAX_SAFE_INTEGER })!
     const end = Math.min(head.treeSize, start + limit)
-    if (start === 0) {
+    if (asked === 0) {
       deps.audit.emit({
         type: 'audit.exported', actor: { kind: 'operator', spiffeId: request.peer!.spiffeId }, action: 'audit.export',
         outcome: 'success', requestId: String(request.id), details: { treeSize: head.treeSize },
@@ -48,6 +55,7 @@ export function registerExportRoute(app: FastifyInstance, deps: { access: Access
     }
     reply.header('content-type', 'application/x-ndjson; charset=utf-8')
     reply.header('x-bulwark-tree-size', String(head.treeSize))
-    return reply.send(Readable.from(lines(deps.log, head, start, end)))
+    reply.header('x-bulwark-first-index', String(first))
+    return reply.send(Readable.from(lines(deps.log, head, start, end, first > 0 ? deps.checkpoint() : undefined)))
   })
 }

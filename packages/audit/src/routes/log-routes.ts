@@ -37,6 +37,7 @@ export function registerLogRoutes(app: FastifyInstance, deps: LogRouteDeps): voi
     let index = intParam(request.query, 'index', { min: 0, max: MAX })
     if (id !== undefined) index = log.indexOfEvent(id)
     if (index === undefined) throw id !== undefined ? AuditErrors.notFound(`no entry for event \`${id}\``) : AuditErrors.badQuery('give `index` or `id`')
+    if (index < log.base) throw AuditErrors.archived(`entry ${index} was archived (entries below ${log.base} are in the segments)`)
     const head = sizeHead(request.query)
     if (index >= head.treeSize) throw AuditErrors.notFound(`entry ${index} is not in a tree of ${head.treeSize}`)
     return { index, treeSize: head.treeSize, leafHash: log.tree.leaf(index).toString('hex'), proof: hex(log.tree.inclusionProof(index, head.treeSize)), treeHead: head }
@@ -47,6 +48,7 @@ export function registerLogRoutes(app: FastifyInstance, deps: LogRouteDeps): voi
     const head = sizeHead(request.query, 'second')
     const first = intParam(request.query, 'first', { min: 0, max: head.treeSize })
     if (first === undefined) throw AuditErrors.badQuery('`first` is required')
+    if (first > 0 && first < log.base) throw AuditErrors.archived(`size ${first} is before the archive cut at ${log.base}: check it against the segments`)
     return { first, second: head.treeSize, firstRoot: log.tree.root(first).toString('hex'), proof: hex(log.tree.consistencyProof(first, head.treeSize)), treeHead: head }
   })
 
@@ -60,6 +62,7 @@ export function registerLogRoutes(app: FastifyInstance, deps: LogRouteDeps): voi
     const size = intParam(query, name, { min: 0, max: MAX })
     if (size === undefined) return heads.current()
     if (size > log.size) throw AuditErrors.badQuery(`the log holds ${log.size} entries`)
+    if (size < log.base) throw AuditErrors.archived(`size ${size} is before the archive cut at ${log.base}`)
     const head = heads.bySize(size)
     if (head) return head
     // No head was signed at exactly that size: answer for it unsigned, the caller checks against its own.

@@ -1,13 +1,12 @@
-// `bulwark audit`: read, export and verify the tamper-evident audit log.
+// `bulwark audit`: read, export, verify and archive the tamper-evident audit log.
 // Exports are JSON Lines closed by a signed tree head; verify names the first
 // bad entry, offline (signature + hashes, with the audit public key from the
 // home when present) and, when the service answers, against the live log.
-import { createReadStream, existsSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs'
-import { createInterface } from 'node:readline'
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import {
-  bisectFirstBadIndex, samePublicKey, verifyConsistency, verifyExport, verifyTreeHead,
+  bisectFirstBadIndex, checkpointStart, exportFileLines, samePublicKey, verifyConsistency, verifyExport, verifyTreeHead,
   type AuditLogEntry, type ExportVerification, type SignedTreeHead,
 } from '@bulwark/sdk/audit'
 import { intFlag, parseArgs, UsageError } from '../args.ts'
@@ -16,8 +15,10 @@ import { CliError, type CliContext } from '../context.ts'
 export const usage = `bulwark audit <command> [--json]
   tail [--type T] [--limit N] [--follow]   the latest entries (oldest first); --follow keeps printing
   export --out FILE                        JSON Lines: one entry per line, closed by the signed tree head
-  verify [--file FILE]                     verify the live log, or an export file (offline, and against
-                                           the live log when it answers)
+  verify [--file FILE]                     verify the live log, or an export or segment file (offline,
+                                           and against the live log when it answers)
+  archive [--up-to N] [--out DIR]          archive what the retention limits ask for (or every entry
+                                           below N) to a signed segment; --out also copies it to DIR
 Exit codes: 0 verified/success, 1 verification failed or the service refused, 2 bad usage.`
 
 const PAGE = 20_000
@@ -63,9 +64,12 @@ async function exportLog(ctx: CliContext, flags: Record<string, string | boolean
   writeFileSync(temp, '', { mode: 0o600, flag: 'wx' })
   let check: ExportVerification
   try {
-    for (let start = 0; start === 0 || start < head.treeSize; start += PAGE) {
+    // start=0 is the first live entry (after an archive cut, the checkpoint opens the file); the answer says where that is.
+    for (let start = 0, first = 0; start === 0 || start < head.treeSize;) {
       const page = await ctx.callOk('audit', 'GET', `/v1/export?size=${head.treeSize}&start=${start}&limit=${PAGE}`)
       appendFileSync(temp, page.text)
+      if (start === 0) first = Number(page.headers['x-bulwark-first-index'] ?? 0)
+      start = (start === 0 ? first : start) + PAGE
       if (head.treeSize === 0) break
     }
     const key = localPublicKey(ctx)
@@ -81,8 +85,9 @@ async function exportLog(ctx: CliContext, flags: Record<string, string | boolean
   return 0
 }
 
-function lines(file: string): AsyncIterable<string> {
-  return createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity })
+/** The file's lines as exact bytes: verify binds every byte, so nothing is trimmed or re-decoded leniently. */
+function lines(file: string): AsyncIterable<Buffer> {
+  return exportFileLines(file)
 }
 
 function report(ctx: CliContext, result: { ok: boolean; firstBadIndex?: number; problem?: string; treeHead?: SignedTreeHead; entries?: number; live?: string }): number {
@@ -123,23 +128,70 @@ async function verifyFile(ctx: CliContext, file: string): Promise<number> {
   const head = result.treeHead
   if (!result.ok) {
     if (result.rootMismatch && live && head && head.treeSize <= live.treeSize && result.leafHashes) {
-      const index = await bisectFirstBadIndex(result.leafHashes, head.treeSize, Buffer.from(head.rootHash, 'hex'), async (first) =>
-        hashes(((await ctx.callOk('audit', 'GET', `/v1/proofs/consistency?first=${first}&second=${head.treeSize}`)).body as { proof: string[] }).proof))
-      return report(ctx, { ok: false, firstBadIndex: index, problem: `entry ${index} differs from the live log`, treeHead: head })
+      const archived = new Error('archived')
+      try {
+        const index = await bisectFirstBadIndex(result.leafHashes, head.treeSize, Buffer.from(head.rootHash, 'hex'), async (first) => {
+          const res = await ctx.call('audit', 'GET', `/v1/proofs/consistency?first=${first}&second=${head.treeSize}`)
+          if (res.status === 410) throw archived
+          if (res.status !== 200) throw new CliError(`verify: the audit service answered ${res.status} for a consistency proof`)
+          return hashes((res.body as { proof: string[] }).proof)
+        }, result.checkpoint ? checkpointStart(result.checkpoint) : undefined)
+        return report(ctx, { ok: false, firstBadIndex: index, problem: `entry ${index} differs from the live log`, treeHead: head })
+      } catch (error) {
+        // A segment older than the live log's cut: the live log cannot name the entry; the offline verdict stands.
+        if (error !== archived) throw error
+      }
     }
     return report(ctx, { ok: false, ...(result.firstBadIndex === undefined ? {} : { firstBadIndex: result.firstBadIndex }), problem: result.problem, ...(head ? { treeHead: head } : {}) })
   }
   if (!live || !head) return report(ctx, { ok: true, entries: result.entries, ...(head ? { treeHead: head } : {}), live: 'live log not reachable: checked offline only' })
   if (head.treeSize > live.treeSize) return report(ctx, { ok: false, firstBadIndex: live.treeSize, problem: `the live log holds ${live.treeSize} entries, fewer than the export's ${head.treeSize}`, treeHead: head })
-  const proof = (await ctx.callOk('audit', 'GET', `/v1/proofs/consistency?first=${head.treeSize}&second=${live.treeSize}`)).body as { proof: string[] }
+  const answer = await ctx.call('audit', 'GET', `/v1/proofs/consistency?first=${head.treeSize}&second=${live.treeSize}`)
+  if (answer.status === 410) {
+    // An older segment: the live log starts after it; the next segment's checkpoint carries the chain on.
+    return report(ctx, { ok: true, entries: result.entries, treeHead: head, live: `older than the live log's archive cut: checked offline (the next segment or export must open with this file's tree head)` })
+  }
+  if (answer.status !== 200) throw new CliError(`verify: the audit service answered ${answer.status} for a consistency proof`)
+  const proof = answer.body as { proof: string[] }
   if (!verifyConsistency(head.treeSize, live.treeSize, Buffer.from(head.rootHash, 'hex'), Buffer.from(live.rootHash, 'hex'), hashes(proof.proof))) {
     return report(ctx, { ok: false, problem: 'the export\'s signed tree head is not consistent with the live log (the log was rewritten)', treeHead: head })
   }
   return report(ctx, { ok: true, entries: result.entries, treeHead: head, live: `consistent with the live log (${live.treeSize} entries)` })
 }
 
+type Archived = { segment: string; firstIndex: number; treeSize: number; sha256: string; treeHead: SignedTreeHead }
+
+async function archive(ctx: CliContext, flags: Record<string, string | boolean>): Promise<number> {
+  const upTo = intFlag(flags, 'up-to', 1, Number.MAX_SAFE_INTEGER)
+  const out = flags.out
+  if (out !== undefined && typeof out !== 'string') throw new UsageError('archive: --out DIR')
+  const res = await ctx.callOk('audit', 'POST', '/v1/archive', upTo === undefined ? {} : { upTo })
+  const archived = (res.body as { archived: Archived | null }).archived
+  if (!archived) {
+    if (ctx.json) ctx.out(JSON.stringify({ archived: null }))
+    else ctx.out('nothing to archive: the live log is within its retention limits')
+    return 0
+  }
+  let copy: string | undefined
+  if (typeof out === 'string') {
+    mkdirSync(out, { recursive: true, mode: 0o700 })
+    copy = join(out, archived.segment)
+    const file = await ctx.callOk('audit', 'GET', `/v1/archive/segments/${archived.segment}`)
+    writeFileSync(copy, file.text, { mode: 0o600, flag: 'wx' })
+    const key = localPublicKey(ctx)
+    const check = await verifyExport(lines(copy), key ? { trustedPublicKey: key } : {})
+    const sha256 = createHash('sha256').update(readFileSync(copy)).digest('hex')
+    if (!check.ok || sha256 !== archived.sha256) throw new CliError(`archive: the copy in ${copy} does not verify: ${check.problem ?? 'its SHA-256 differs from the one the service recorded'}`)
+  }
+  if (ctx.json) ctx.out(JSON.stringify({ archived, ...(copy ? { file: copy } : {}) }))
+  else {
+    ctx.out(`archived entries ${archived.firstIndex} to ${archived.treeSize - 1} to segment ${archived.segment}\nsha256 ${archived.sha256}\n${headLine(archived.treeHead)}${copy ? `\ncopied to ${copy} (verified)` : ''}`)
+  }
+  return 0
+}
+
 export async function run(args: string[], context: CliContext): Promise<number> {
-  const { positionals, flags } = parseArgs(args, { json: 'boolean', type: 'string', limit: 'string', follow: 'boolean', out: 'string', file: 'string' })
+  const { positionals, flags } = parseArgs(args, { json: 'boolean', type: 'string', limit: 'string', follow: 'boolean', out: 'string', file: 'string', 'up-to': 'string' })
   const ctx: CliContext = flags.json === true ? { ...context, json: true } : context
   const [command, ...rest] = positionals
   if (rest.length > 0) throw new UsageError(`unexpected argument \`${rest[0]}\``)
@@ -147,6 +199,7 @@ export async function run(args: string[], context: CliContext): Promise<number> 
     case 'tail': return await tail(ctx, flags)
     case 'export': return await exportLog(ctx, flags)
     case 'verify': return typeof flags.file === 'string' ? await verifyFile(ctx, flags.file) : await verifyLive(ctx)
+    case 'archive': return await archive(ctx, flags)
     default: throw new UsageError(command ? `unknown command \`${command}\`` : 'a command is required')
   }
 }

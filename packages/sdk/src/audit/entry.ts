@@ -7,8 +7,9 @@ import { leafHash } from './merkle-hash.ts'
 
 export type AuditLogEntry = { index: number; received: string; event: AuditEvent }
 
-const EVENT_KEYS = new Set(['action', 'actor', 'component', 'details', 'id', 'outcome', 'reason', 'requestId', 'resource', 'route', 'time', 'type'])
-const ACTOR_KEYS = new Set(['clientId', 'id', 'ip', 'kind', 'spiffeId'])
+/** The members an event may have (core's AuditEventSchema), and its actor. */
+export const EVENT_KEYS: ReadonlySet<string> = new Set(['action', 'actor', 'component', 'details', 'id', 'outcome', 'reason', 'requestId', 'resource', 'route', 'time', 'type'])
+export const ACTOR_KEYS: ReadonlySet<string> = new Set(['clientId', 'id', 'ip', 'kind', 'spiffeId'])
 
 /**
  * The event with its members in sorted order, built as one literal (the
