@@ -22,6 +22,12 @@ export type BootstrapMessage = {
   /** This component's own section of config.json. */
   config: Record<string, unknown>
   demo: boolean
+  /**
+   * Where the component keeps its state: `postgres.url` (password resolved in;
+   * IPC is private to the pair, and nothing logs this field) selects
+   * PostgreSQL, absent means the embedded SQLite file.
+   */
+  storage?: { postgres?: { url: string } }
 }
 
 export type ComponentMessage =

@@ -2,3 +2,4 @@
 export * from './test-ca.ts'
 export * from './ports.ts'
 export * from './temp.ts'
+export * from './postgres.ts'
