@@ -218,11 +218,11 @@ test('postgres: a component connecting with its own role cannot read or touch an
   const url = await server!.createDatabase('iso')
   const database = new URL(url).pathname.slice(1)
   const passwords = { iso_a: randomBytes(12).toString('hex'), iso_b: randomBytes(12).toString('hex') }
-  // The SQL docs/postgres.md gives operators, one block per component.
+  // The SQL docs/postgres.md gives operators: once, then one block per component.
+  await server!.admin(`REVOKE ALL ON DATABASE ${database} FROM PUBLIC; REVOKE CREATE ON SCHEMA public FROM PUBLIC;`, database)
   for (const [component, password] of Object.entries(passwords)) {
     await server!.admin(`CREATE ROLE bulwark_${component} LOGIN PASSWORD '${password}';
       CREATE SCHEMA bulwark_${component} AUTHORIZATION bulwark_${component};
-      REVOKE ALL ON DATABASE ${database} FROM PUBLIC;
       GRANT CONNECT ON DATABASE ${database} TO bulwark_${component};`, database)
   }
   const open = (component: 'iso_a' | 'iso_b') => openStore(component, {
@@ -259,6 +259,7 @@ test('postgres: the URL\'s password never appears in a store error, its inspecti
     assert.ok(error, `${url.replace(secret, '***')} is refused`)
     assert.match(error.message, expect)
     log.error({ err: error }, 'store failed')
+    log.info({ bootstrap: { component: 'policy', storage: { postgres: { url } } } }, 'bootstrap received')
     for (const text of [error.message, String(error.stack), inspect(error, { depth: 10 }), JSON.stringify(error), ...lines]) {
       assert.ok(!text.includes(secret), `the password leaked: ${text.replaceAll(secret, '***')}`)
     }
