@@ -30,7 +30,7 @@ export default tseslint.config(
   },
   {
     // The supervisor and tests start real child processes (fork, never a shell string).
-    files: ['packages/cli/src/supervisor/**', 'packages/cli/bin/**', '**/test/**', 'test/**', 'bench/**', 'scripts/**'],
+    files: ['packages/cli/src/supervisor/**', 'packages/cli/bin/**', 'packages/testkit/src/**', '**/test/**', 'test/**', 'bench/**', 'scripts/**'],
     rules: { 'security/detect-child-process': 'off' },
   },
 )

@@ -2,8 +2,8 @@
 // output helpers, and an mTLS caller that speaks to a running component with
 // the operator's certificate and checks that component's SPIFFE ID.
 import { readFileSync, existsSync } from 'node:fs'
-import { Agent, request, createSvidSource, createMtlsAgent, describeCertificate, homePaths, loadConfig, operatorSpiffeId,
-  PlatformConfigSchema, componentUrl, serviceSpiffeId, type HomePaths, type PlatformConfig } from '@bulwark/core/base'
+import { Agent, request, createSvidSource, createMtlsAgent, describeCertificate, homePaths, loadPlatformConfig as loadPlatformConfigFile, operatorSpiffeId,
+  componentUrl, serviceSpiffeId, type HomePaths, type PlatformConfig } from '@bulwark/core/base'
 
 export class CliError extends Error {
   readonly exitCode: number
@@ -40,7 +40,7 @@ export function createCliContext(options: { home: string; json: boolean; out?: (
   function loadPlatformConfig(): PlatformConfig {
     if (config) return config
     if (!existsSync(paths.config)) throw new CliError(`no Bulwark home at \`${options.home}\`: run \`bulwark init\` first`)
-    config = loadConfig(PlatformConfigSchema, { file: paths.config }) as PlatformConfig
+    config = loadPlatformConfigFile(paths.config)
     return config
   }
 

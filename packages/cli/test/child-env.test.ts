@@ -32,3 +32,15 @@ test('memory settings apply unless the operator set them; the V8 flags and cache
   assert.deepEqual(childExecArgv('/tmp/cache').slice(0, COMPONENT_V8_FLAGS.length), COMPONENT_V8_FLAGS)
   assert.equal(childExecArgv('/tmp/cache').at(-2), '--import')
 })
+
+test('the database and Redis URLs, and any URL with a password, never reach a component\'s environment (they travel in the bootstrap)', () => {
+  withEnv({
+    BULWARK_DATABASE_URL: 'postgres://bulwark:pw@db:5432/bulwark', BULWARK_REDIS_URL: 'redis://cache:6379/0', DATABASE_URL: 'postgres://db/x',
+    PGPASSFILE: '/home/op/.pgpass', SOME_DSN: 'mysql://root:hunter2@db/x', PLAIN_URL: 'https://example.com/a@b', KEEP_ME: '1',
+  }, () => {
+    const env = childEnvironment(undefined)
+    for (const name of ['BULWARK_DATABASE_URL', 'BULWARK_REDIS_URL', 'DATABASE_URL', 'PGPASSFILE', 'SOME_DSN']) assert.equal(env[name], undefined, name)
+    assert.equal(env.PLAIN_URL, 'https://example.com/a@b', 'a URL without credentials is kept')
+    assert.equal(env.KEEP_ME, '1')
+  })
+})

@@ -29,6 +29,12 @@ export type BootstrapMessage = {
   attestation?: { kubernetes: { tokenFile: string } }
   /** A plain-HTTP listener that serves only `/healthz` and `/readyz` (kubelet probes cannot do mTLS). */
   healthListen?: { host: string; port: number }
+  /**
+   * Where the component keeps its state: `postgres.url` (password resolved in;
+   * IPC is private to the pair, and nothing logs this field) selects
+   * PostgreSQL, absent means the embedded SQLite file.
+   */
+  storage?: { postgres?: { url: string } }
 }
 
 export type ComponentMessage =

@@ -15,6 +15,8 @@ export const REDACT_PATHS = [
   'totpSecret', '*.totpSecret', 'privateKey', '*.privateKey', 'key', '*.keyPem', 'keyPem', 'value', '*.value',
   'plaintext', '*.plaintext', 'cardNumber', '*.cardNumber', 'cvc', '*.cvc', 'code', '*.code_verifier',
   'req.headers["x-bulwark-token"]', 'req.headers["proxy-authorization"]', 'redisUrl', '*.redisUrl', '*.*.redisUrl',
+  // The bootstrap's storage carries the database URL with its password.
+  'storage', '*.storage', 'databaseUrl', '*.databaseUrl',
 ]
 
 export type LoggerOptions = {

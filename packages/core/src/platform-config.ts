@@ -2,6 +2,8 @@
 // component. Each component checks its own section strictly at boot; this
 // schema checks the frame (names, ports) so `bulwark up` can fail fast.
 import { Type, type Static } from '@sinclair/typebox'
+import { ConfigError, loadConfig, type ConfigIssue } from './config.ts'
+import { checkPostgresUrl, postgresUrlHasPassword } from './postgres-url.ts'
 
 export const COMPONENT_ORDER = ['ca', 'audit', 'policy', 'vault', 'identity', 'users', 'catalog', 'orders', 'payments', 'gateway'] as const
 export type ComponentName = (typeof COMPONENT_ORDER)[number]
@@ -29,6 +31,18 @@ export const PlatformConfigSchema = Type.Object({
   /** Lifetime of workload certificates (SVIDs), seconds. */
   svidTtlSeconds: Type.Integer({ minimum: 30, maximum: 86400, default: 3600 }),
   components: Type.Record(Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$' }), ComponentSectionSchema, { default: {} }),
+  /**
+   * Where components keep their state. Absent: one embedded SQLite file each.
+   * `BULWARK_DATABASE_URL` (read by the CLI only) wins over `postgres.url`.
+   */
+  storage: Type.Optional(Type.Object({
+    postgres: Type.Optional(Type.Object({
+      /** `postgres://user@host:port/database`, without a password (refused at load). */
+      url: Type.String({ pattern: '^postgres(ql)?://', maxLength: 2048 }),
+      /** File holding the password, mode 0600 or 0400. */
+      passwordFile: Type.Optional(Type.String({ minLength: 1 })),
+    }, { additionalProperties: false })),
+  }, { additionalProperties: false })),
 }, { additionalProperties: false })
 
 export type PlatformConfig = Static<typeof PlatformConfigSchema>
@@ -56,4 +70,29 @@ export function componentUrl(config: PlatformConfig, name: string): string {
 
 export function gatewayUrl(config: PlatformConfig): string {
   return `https://${config.publicHost}:${config.components.gateway?.port ?? 8443}`
+}
+
+/** What the schema cannot say: secrets are never literal values in config.json. */
+export function checkPlatformConfig(config: PlatformConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = []
+  const url = config.storage?.postgres?.url
+  if (url !== undefined) {
+    try {
+      checkPostgresUrl(url)
+      if (postgresUrlHasPassword(url)) {
+        issues.push({ path: '/storage/postgres/url', message: 'carries a password: put it in `storage.postgres.passwordFile` (mode 0600) or the BULWARK_DATABASE_URL environment variable' })
+      }
+    } catch (error) {
+      issues.push({ path: '/storage/postgres/url', message: (error as Error).message })
+    }
+  }
+  return issues
+}
+
+/** Loads and checks `.bulwark/config.json`; a ConfigError names every bad path (never a secret's value). */
+export function loadPlatformConfig(file: string): PlatformConfig {
+  const config = loadConfig(PlatformConfigSchema, { file }) as PlatformConfig
+  const issues = checkPlatformConfig(config)
+  if (issues.length > 0) throw new ConfigError(file, issues)
+  return config
 }

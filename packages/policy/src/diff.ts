@@ -33,7 +33,7 @@ export type DiffReport = {
   samples: DiffSample[]
 }
 
-export function replayDiff(options: {
+export async function replayDiff(options: {
   store: PolicyStore
   schema: string
   active: CedarAuthorizer | undefined
@@ -41,7 +41,7 @@ export function replayDiff(options: {
   changes: ChangeSummary
   limit: number
   samples: number
-}): DiffReport {
+}): Promise<DiffReport> {
   const candidate = createCedarAuthorizer({ schema: options.schema, policies: options.candidate.policies, version: 'candidate' })
   const report: DiffReport = {
     activeVersion: options.active?.version ?? null,
@@ -49,7 +49,7 @@ export function replayDiff(options: {
     changes: options.changes, replayed: 0, changed: 0, allowToDeny: 0, denyToAllow: 0, samples: [],
   }
   try {
-    for (const row of options.store.recentDecisions(options.limit)) {
+    for (const row of await options.store.recentDecisions(options.limit)) {
       const request = row.request as unknown as AuthzRequest
       const before = options.active
         ? options.active.authorize(request)

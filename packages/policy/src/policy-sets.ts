@@ -24,8 +24,9 @@ export type ChangeSummary = { added: string[]; removed: string[]; changed: strin
 export type PolicySets = {
   check(input: PolicyFilesInput): CandidateCheck
   /** Validates, then stores and activates a new version. Throws BW_POLICY_INVALID / BW_POLICY_LOCKOUT. */
-  apply(input: PolicyFilesInput, actor: AuditActor, message?: string): { version: number; unchanged: boolean; changes: ChangeSummary; warnings: Diagnostic[] }
-  activate(version: number, actor: AuditActor): { version: number; previous?: number }
+  /** With `onlyIfNoneActive` (the first-start seed), another replica's seed wins and this one changes nothing. */
+  apply(input: PolicyFilesInput, actor: AuditActor, message?: string, options?: { onlyIfNoneActive?: boolean }): Promise<{ version: number; unchanged: boolean; changes: ChangeSummary; warnings: Diagnostic[] }>
+  activate(version: number, actor: AuditActor): Promise<{ version: number; previous?: number }>
   document(): PolicySetDocument | undefined
   /** Evaluator of the active set (the service's own admin checks, the diff baseline). */
   authorizer(): CedarAuthorizer | undefined
@@ -47,19 +48,26 @@ function actorLabel(actor: AuditActor): string {
   return actor.spiffeId ?? actor.id ?? actor.kind
 }
 
-export function createPolicySets(config: PolicyConfig, deps: { store: PolicyStore; schema: string; audit: AuditSink; clock: Clock; log: Logger }): PolicySets {
+export async function createPolicySets(config: PolicyConfig, deps: { store: PolicyStore; schema: string; audit: AuditSink; clock: Clock; log: Logger }): Promise<PolicySets> {
   const { store, schema, audit, clock, log } = deps
   const listeners = new Set<() => void>()
-  let current: { version: number; activatedAt: number; authorizer: CedarAuthorizer; doc: PolicySetDocument } | undefined
+  let current: { version: number; activatedAt: number; policies: Record<string, string>; digest: string; authorizer: CedarAuthorizer; doc: PolicySetDocument } | undefined
+  // Changes take turns: two applies at once must not both pass the "unchanged?" check.
+  let tail: Promise<unknown> = Promise.resolve()
+  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
+    const result = tail.then(fn)
+    tail = result.catch(() => {})
+    return result
+  }
 
-  function load(): void {
-    const active = store.active()
+  async function load(): Promise<void> {
+    const active = await store.active()
     if (!active) return
-    const row = store.getSet(active.version)!
+    const row = (await store.getSet(active.version))!
     const authorizer = createCedarAuthorizer({ schema: row.schema, policies: row.policies, version: String(row.version) })
     const previous = current
     current = {
-      version: row.version, activatedAt: active.activatedAt, authorizer,
+      version: row.version, activatedAt: active.activatedAt, policies: row.policies, digest: row.digest, authorizer,
       doc: { version: String(row.version), schema: row.schema, policies: policiesToText(row.policies), activatedAt: new Date(active.activatedAt).toISOString() },
     }
     previous?.authorizer.dispose()
@@ -77,7 +85,7 @@ export function createPolicySets(config: PolicyConfig, deps: { store: PolicyStor
   }
 
   function changesAgainstActive(policies: Record<string, string>): ChangeSummary {
-    const before = current ? store.getSet(current.version)!.policies : {}
+    const before = current?.policies ?? {}
     return {
       added: Object.keys(policies).filter((id) => !Object.hasOwn(before, id)),
       removed: Object.keys(before).filter((id) => !Object.hasOwn(policies, id)),
@@ -97,22 +105,22 @@ export function createPolicySets(config: PolicyConfig, deps: { store: PolicyStor
     })
   }
 
-  load()
+  await load()
   return {
     check,
-    apply(input, actor, message = '') {
+    apply: (input, actor, message = '', options = {}) => inTurn(async () => {
       const result = check(input)
       if (!result.ok) refuse(actor, result, 'policy.apply')
       const digest = digestOf(schema, result.policies)
       const changes = changesAgainstActive(result.policies)
-      if (current && store.getSet(current.version)!.digest === digest) {
+      if (current && current.digest === digest) {
         return { version: current.version, unchanged: true, changes, warnings: result.warnings }
       }
       const at = clock.now()
-      const version = store.insertSet({ schema, policies: result.policies, digest, createdAt: at, createdBy: actorLabel(actor), message: message.slice(0, 500) })
       const previous = current?.version
-      store.activate(version, actorLabel(actor), at)
-      load()
+      const version = await store.insertAndActivate({ schema, policies: result.policies, digest, createdAt: at, createdBy: actorLabel(actor), message: message.slice(0, 500) }, options)
+      await load()
+      if (version === undefined) return { version: current!.version, unchanged: true, changes: changesAgainstActive(result.policies), warnings: result.warnings }
       audit.emit({
         type: 'policy.applied', actor, action: 'policy.apply', resource: `policy-set:${version}`, outcome: 'success',
         details: {
@@ -123,23 +131,23 @@ export function createPolicySets(config: PolicyConfig, deps: { store: PolicyStor
       })
       log.info({ version, previous, added: changes.added.length, removed: changes.removed.length, changed: changes.changed.length }, 'policy set applied')
       return { version, unchanged: false, changes, warnings: result.warnings }
-    },
-    activate(version, actor) {
-      const row = store.getSet(version)
+    }),
+    activate: (version, actor) => inTurn(async () => {
+      const row = await store.getSet(version)
       if (!row) throw PolicyErrors.unknownVersion(`no policy set version \`${version}\``)
       // The schema or the guard may have moved since this version was stored: check it again.
       const result = check(row.policies)
       if (!result.ok) refuse(actor, result, 'policy.activate')
       const previous = current?.version
       const changes = changesAgainstActive(row.policies)
-      store.activate(version, actorLabel(actor), clock.now())
-      load()
+      await store.activate(version, actorLabel(actor), clock.now())
+      await load()
       audit.emit({
         type: 'policy.activated', actor, action: 'policy.activate', resource: `policy-set:${version}`, outcome: 'success',
         details: { version, previous: previous ?? null, added: changes.added.length, removed: changes.removed.length, changed: changes.changed.length },
       })
       return { version, ...(previous === undefined ? {} : { previous }) }
-    },
+    }),
     document: () => current?.doc,
     authorizer: () => current?.authorizer,
     changesAgainstActive,

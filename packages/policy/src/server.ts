@@ -1,11 +1,11 @@
 // createPolicyService: the policy component. Versioned Cedar policy sets on
-// SQLite, the operator's admin API, distribution to enforcement points
+// its SqlStore (SQLite, or PostgreSQL when configured), the operator's admin API, distribution to enforcement points
 // (ETag + long-poll) and the decision log for dry runs.
 import type { ServerOptions } from 'node:https'
 import type { FastifyInstance } from 'fastify'
 import {
   createServiceServer, loadConfig, serviceSpiffeId, systemClock,
-  type AuditSink, type Clock, type Health, type Logger, type Metrics,
+  type AuditSink, type BootstrapMessage, type Clock, type Health, type Logger, type Metrics,
 } from '@bulwark/core'
 import { validatePolicyFiles, formatDiagnostics } from '@bulwark/sdk/policy'
 import { PolicyConfigSchema, type PolicyConfig } from './config.ts'
@@ -19,8 +19,10 @@ import { openPolicyStore, type PolicyStore } from './store.ts'
 export type PolicyServiceDeps = {
   log: Logger
   audit: AuditSink
-  /** SQLite file of the store. */
+  /** SQLite file of the store (used when `storage` names no PostgreSQL). */
   databasePath: string
+  /** The bootstrap's `storage`: with `postgres.url`, the store is schema `bulwark_policy` there. */
+  storage?: BootstrapMessage['storage']
   /** mTLS server options (mtlsServerOptions); null only for in-process tests without TLS. */
   https: ServerOptions | null
   clock?: Clock
@@ -41,24 +43,24 @@ export type PolicyService = {
  * from the packaged default policies (or `seedPoliciesDir`).
  *
  * @example
- * const svc = createPolicyService({ trustDomain }, { log, audit, databasePath, https: mtlsServerOptions(svid) })
+ * const svc = await createPolicyService({ trustDomain }, { log, audit, databasePath, https: mtlsServerOptions(svid) })
  * attachMtls(svc.app.server, svid); await svc.app.listen({ host: '127.0.0.1', port: 8603 })
  */
-export function createPolicyService(rawConfig: unknown, deps: PolicyServiceDeps): PolicyService {
+export async function createPolicyService(rawConfig: unknown, deps: PolicyServiceDeps): Promise<PolicyService> {
   const config = loadConfig(PolicyConfigSchema, { source: 'config.json components.policy', value: rawConfig }) as PolicyConfig
   const clock = deps.clock ?? systemClock
   const schema = readDefaultSchema(config.schemaFile)
-  const store = openPolicyStore(deps.databasePath)
-  if (!store.active()) {
+  const store = await openPolicyStore({ sqlitePath: deps.databasePath, storage: deps.storage })
+  if (!(await store.active())) {
     const seed = validatePolicyFiles(schema, readDefaultPolicies(config.seedPoliciesDir))
     if (!seed.ok) {
-      store.close()
+      await store.close()
       throw new TypeError(`seed policies do not validate:\n${formatDiagnostics(seed.errors)}`)
     }
   }
-  const sets = createPolicySets(config, { store, schema, audit: deps.audit, clock, log: deps.log })
-  if (!store.active()) {
-    sets.apply(readDefaultPolicies(config.seedPoliciesDir), { kind: 'service', spiffeId: serviceSpiffeId(config.trustDomain, 'policy') }, 'seeded from the packaged defaults')
+  const sets = await createPolicySets(config, { store, schema, audit: deps.audit, clock, log: deps.log })
+  if (!sets.document()) {
+    await sets.apply(readDefaultPolicies(config.seedPoliciesDir), { kind: 'service', spiffeId: serviceSpiffeId(config.trustDomain, 'policy') }, 'seeded from the packaged defaults', { onlyIfNoneActive: true })
   }
   const closing = new AbortController()
   const app = createServiceServer({ name: 'policy', log: deps.log, metrics: deps.metrics, health: deps.health, https: deps.https, bodyLimit: config.maxPolicyBytes + 64 * 1024,
@@ -84,7 +86,7 @@ export function createPolicyService(rawConfig: unknown, deps: PolicyServiceDeps)
       closing.abort()
       await app.close()
       sets.close()
-      store.close()
+      await store.close()
     },
   }
 }

@@ -76,8 +76,8 @@ test('records sampled decisions into the decision log, and the dry-run diff repl
   client.authorize(getOrder(bob))
   client.authorize({ principal: { type: 'Anonymous', id: 'anonymous' }, action: { type: 'Action', id: 'catalog.listProducts' }, resource: { type: 'Catalog', id: 'main' }, context: requestContext({ authenticated: false }) })
   await client.close()
-  assert.equal(h.svc.store.decisionCount(), 7)
-  assert.equal(h.svc.store.recentDecisions(1)[0]!.source, 'spiffe://bulwark.test/svc/gateway')
+  assert.equal(await h.svc.store.decisionCount(), 7)
+  assert.equal((await h.svc.store.recentDecisions(1))[0]!.source, 'spiffe://bulwark.test/svc/gateway')
 
   const diff = await h.call(operator, 'POST', '/v1/policy-sets/diff', { policies: withoutOwnerRule })
   assert.equal(diff.status, 200)
@@ -94,13 +94,13 @@ test('records sampled decisions into the decision log, and the dry-run diff repl
 
 test('refuses malformed decision batches and writes nothing', async () => {
   const gw = await h.agent('gateway')
-  const before = h.svc.store.decisionCount()
+  const before = await h.svc.store.decisionCount()
   const good = { time: new Date().toISOString(), principal: { type: 'User', id: 'a' }, action: { type: 'Action', id: 'orders.get' }, resource: { type: 'Order', id: '1' }, context: {}, entities: [], decision: 'allow', policyVersion: '1' }
   for (const body of [{ decisions: [] }, { decisions: [{ ...good, decision: 'maybe' }] }, { decisions: [{ ...good, extra: true }] }, { decisions: [good], more: 1 }, { decisions: [{ ...good, time: 'yesterday' }] }]) {
     const res = await h.call(gw, 'POST', '/v1/decisions', body)
     assert.equal(res.status, 400, JSON.stringify(body))
   }
-  assert.equal(h.svc.store.decisionCount(), before)
+  assert.equal(await h.svc.store.decisionCount(), before)
   assert.equal((await h.call(gw, 'POST', '/v1/decisions', { decisions: [good] })).status, 202)
 })
 

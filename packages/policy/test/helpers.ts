@@ -1,7 +1,7 @@
 // Shared set-up: a real policy service over mTLS with testkit SVIDs.
 import { join } from 'node:path'
 import { request } from 'undici'
-import { attachMtls, createManualClock, createMemoryAuditSink, createMetrics, createMtlsAgent, createSilentLogger, expectSpiffeId, mtlsServerOptions, operatorSpiffeId } from '@bulwark/core'
+import { type BootstrapMessage, attachMtls, createManualClock, createMemoryAuditSink, createMetrics, createMtlsAgent, createSilentLogger, expectSpiffeId, mtlsServerOptions, operatorSpiffeId } from '@bulwark/core'
 import { createTestCa, tempDir, type TestCa } from '@bulwark/testkit'
 import type { Agent } from 'undici'
 import { createPolicyService, type PolicyService } from '../src/server.ts'
@@ -21,7 +21,7 @@ export type Harness = {
   close(): Promise<void>
 }
 
-export async function startHarness(options: { config?: Record<string, unknown>; ca?: TestCa } = {}): Promise<Harness> {
+export async function startHarness(options: { config?: Record<string, unknown>; ca?: TestCa; storage?: BootstrapMessage['storage'] } = {}): Promise<Harness> {
   const ca = options.ca ?? await createTestCa()
   const dir = tempDir('bulwark-policy-')
   const source = await ca.source('policy')
@@ -31,9 +31,9 @@ export async function startHarness(options: { config?: Record<string, unknown>; 
   let port = 0
   let svc!: PolicyService
   async function start() {
-    svc = createPolicyService({ trustDomain: ca.trustDomain, ...options.config }, {
+    svc = await createPolicyService({ trustDomain: ca.trustDomain, ...options.config }, {
       log: createSilentLogger(), audit, clock, metrics: createMetrics('policy'),
-      databasePath: join(dir.path, 'policy.db'), https: mtlsServerOptions(source),
+      databasePath: join(dir.path, 'policy.db'), storage: options.storage, https: mtlsServerOptions(source),
     })
     attachMtls(svc.app.server as never, source)
     await svc.app.listen({ host: '127.0.0.1', port })

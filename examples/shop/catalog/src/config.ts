@@ -4,7 +4,7 @@ import { Type, type Static } from '@sinclair/typebox'
 export const CatalogConfigSchema = Type.Object({
   port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
   enabled: Type.Optional(Type.Boolean()),
-  /** SQLite file; default `<home>/data/catalog.db`. */
+  /** SQLite file; default `<home>/data/catalog.db` (unused when the platform stores on PostgreSQL). */
   database: Type.Optional(Type.String({ minLength: 1 })),
   /** Insert the demo products when the catalog is empty. */
   seed: Type.Boolean({ default: true }),

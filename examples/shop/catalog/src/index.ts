@@ -19,12 +19,12 @@ export type Catalog = { app: SecureService; store: CatalogStore; close(): Promis
 
 export async function createCatalog(config: CatalogConfig, deps: CatalogDeps): Promise<Catalog> {
   const { rt } = deps
-  const store = openCatalogStore(config.database ?? rt.paths.database('catalog'))
+  const store = await openCatalogStore({ sqlitePath: config.database ?? rt.paths.database('catalog'), storage: rt.bootstrap.storage })
   if (config.seed) {
-    const seeded = seedCatalog(store, rt.clock.now())
+    const seeded = await seedCatalog(store, rt.clock.now())
     if (seeded > 0) rt.log.info({ count: seeded }, 'seeded the catalog')
   }
   const app = await createSecureService(rt, { name: 'catalog', ...(deps.authorizer ? { authorizer: deps.authorizer } : {}) })
   registerCatalogRoutes(app, { store, clock: rt.clock, defaultPageSize: config.defaultPageSize })
-  return { app, store, close: async () => store.close() }
+  return { app, store, close: () => store.close() }
 }

@@ -46,21 +46,21 @@ export function registerCatalogRoutes(app: FastifyInstance, deps: { store: Catal
     config: { auth: 'optional' }, schema: { querystring: schemas.page },
   }, async (request) => {
     request.authorize('catalog.listProducts', CATALOG)
-    const page = store.list(request.query.limit ?? deps.defaultPageSize, decodeCursor(request.query.cursor))
+    const page = await store.list(request.query.limit ?? deps.defaultPageSize, decodeCursor(request.query.cursor))
     return { items: page.items, nextCursor: page.more && page.lastSeq !== undefined ? encodeCursor(page.lastSeq) : null }
   })
 
   app.get<{ Params: { id: string } }>('/catalog/products/:id', { config: { auth: 'optional' }, schema: { params: schemas.id } }, async (request) => {
     const id = request.params.id
     request.authorize('catalog.getProduct', { type: 'Product', id }, [{ uid: { type: 'Product', id }, attrs: {}, parents: [CATALOG] }])
-    const product = store.get(id)
+    const product = await store.get(id)
     if (!product) throw CatalogErrors.productNotFound(`product \`${id}\` not found`)
     return product
   })
 
   app.post<{ Body: NewProduct }>('/catalog/products', { schema: { body: schemas.create } }, async (request, reply) => {
     request.authorize('catalog.createProduct', CATALOG)
-    const product = store.create(request.body, deps.clock.now())
+    const product = await store.create(request.body, deps.clock.now())
     request.log.info({ productId: product.id, by: request.auth.sub }, 'product created')
     return reply.code(201).send(product)
   })

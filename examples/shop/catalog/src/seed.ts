@@ -16,8 +16,7 @@ export const SEED_PRODUCTS: readonly NewProduct[] = [
   { name: 'Tamper-evident stickers', description: '100 void-pattern labels', price: 1199 },
 ]
 
-export function seedCatalog(store: CatalogStore, now: number): number {
-  if (store.count() > 0) return 0
-  store.db.transaction(() => { for (const product of SEED_PRODUCTS) store.create(product, now) })
-  return SEED_PRODUCTS.length
+/** Seeds the demo products when the catalog is empty; replicas starting together seed once. */
+export function seedCatalog(store: CatalogStore, now: number): Promise<number> {
+  return store.seedIfEmpty(SEED_PRODUCTS, now)
 }

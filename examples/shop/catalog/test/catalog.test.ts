@@ -32,11 +32,12 @@ after(async () => {
 
 const get = (path: string, token?: string, agent = gateway) => api(agent, url, 'GET', path, { token })
 
-test('seeds the demo products once, on first start', () => {
-  assert.equal(catalog.store.count(), SEED_PRODUCTS.length)
-  const again = openCatalogStore(catalog.store.db.path)
-  assert.equal(seedCatalog(again, Date.now()), 0)
-  again.close()
+test('seeds the demo products once, on first start', async () => {
+  assert.equal(await catalog.store.count(), SEED_PRODUCTS.length)
+  const again = await openCatalogStore({ sqlitePath: rt.paths.database('catalog') })
+  assert.equal(await seedCatalog(again, Date.now()), 0)
+  assert.equal(await again.count(), SEED_PRODUCTS.length)
+  await again.close()
 })
 
 test('anonymous callers (no token) list and read products through the gateway', async () => {

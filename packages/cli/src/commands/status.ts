@@ -1,12 +1,14 @@
 // `bulwark status [--json]`: asks every component for its health over mTLS
 // (the gateway over its public HTTPS) and prints the contract's shape:
-// {"ready","gateway","issuer","components":[{"name","url","spiffeId","healthy","pid"}]}
+// {"ready","gateway","issuer","components":[{"name","url","spiffeId","healthy","pid"}]}, plus
+// "storage": the engine, and for PostgreSQL its host/port/database/user (never the password).
 import { readFileSync } from 'node:fs'
 import { Agent, request, componentUrl, gatewayUrl, serviceSpiffeId } from '@bulwark/core/base'
 import { parseArgs, UsageError } from '../args.ts'
 import type { CliContext } from '../context.ts'
 import { plannedComponents } from '../supervisor/components.ts'
 import { isProcessAlive, readRunState } from '../supervisor/state.ts'
+import { describeStorage } from '../supervisor/storage.ts'
 
 export const usage = `bulwark status [--json]
   Health of every component of the running instance. Exit 0 when all are ready, 1 otherwise.`
@@ -45,7 +47,7 @@ export async function collectStatus(ctx: CliContext) {
     return { name, url, spiffeId: serviceSpiffeId(config.trustDomain, name), healthy, pid }
   }))
   const ready = supervisorUp && components.length > 0 && components.every((c) => c.healthy)
-  return { ready, gateway: gatewayUrl(config), issuer: gatewayUrl(config), components }
+  return { ready, gateway: gatewayUrl(config), issuer: gatewayUrl(config), components, storage: describeStorage(config) }
 }
 
 export async function run(args: string[], ctx: CliContext): Promise<number> {
@@ -55,6 +57,8 @@ export async function run(args: string[], ctx: CliContext): Promise<number> {
   if (ctx.json) ctx.out(JSON.stringify(status))
   else {
     ctx.out(`${status.ready ? 'ready' : 'NOT READY'}  gateway ${status.gateway}`)
+    const s = status.storage
+    ctx.out(`  storage ${s.engine === 'sqlite' ? 'sqlite (one file per component)' : `postgres ${s.host}:${s.port}/${s.database} as ${s.user || '(default user)'}`}`)
     for (const c of status.components) ctx.out(`  ${c.healthy ? 'ok  ' : 'DOWN'} ${c.name.padEnd(9)} ${c.url.padEnd(26)} pid ${c.pid ?? '-'}  ${c.spiffeId}`)
   }
   return status.ready ? 0 : 1

@@ -44,10 +44,18 @@ export function childEnvironment(cacheDir: string | undefined): NodeJS.ProcessEn
   }
   for (const [key, value] of Object.entries(process.env)) {
     if (/(SECRET|PASSWORD|TOKEN|PRIVATE|CREDENTIAL)/i.test(key)) continue
+    // The database and Redis URLs reach components over IPC (the bootstrap), never the environment.
+    if (STRIPPED.has(key)) continue
+    // Any other URL with a password in it (`scheme://user:password@host`).
+    if (value !== undefined && URL_WITH_PASSWORD.test(value)) continue
     env[key] = value
   }
   return env
 }
+
+/** Variables that carry connection URLs or point at password files. */
+const STRIPPED = new Set(['BULWARK_DATABASE_URL', 'BULWARK_REDIS_URL', 'DATABASE_URL', 'REDIS_URL', 'PGPASSFILE', 'PGSERVICEFILE'])
+const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:[^/@\s]+@/i
 
 /** Node flags of a component process: the memory flags, and the TypeScript cache hook when caches are on. */
 export function childExecArgv(cacheDir: string | undefined): string[] {

@@ -7,6 +7,7 @@ import { startChild, stopChild, type ChildHandle } from './child.ts'
 import { codeCacheDir, entryPointOf } from './components.ts'
 import { waitUntilServing } from './readiness.ts'
 import { writeRunState, type ComponentState, type RunState } from './state.ts'
+import { resolveStorage } from './storage.ts'
 
 export type Supervisor = {
   start(): Promise<void>
@@ -23,6 +24,8 @@ export function createSupervisor(ctx: CliContext, config: PlatformConfig, names:
   const backoff = new Map<string, number>()
   let stopping = false
   const startedAt = new Date().toISOString()
+  // Resolved once, before anything starts: a bad URL or password file stops `up` at once.
+  const storage = resolveStorage(config)
 
   const runState = (): RunState => ({
     supervisorPid: process.pid, startedAt, demo: options.demo, gateway: gatewayUrl(config),
@@ -52,6 +55,7 @@ export function createSupervisor(ctx: CliContext, config: PlatformConfig, names:
       listen: { host: name === 'gateway' ? config.publicHost : config.internalHost, port },
       caUrl: componentUrl(config, 'ca'), joinToken: token, publicUrl: gatewayUrl(config),
       svidTtlSeconds: config.svidTtlSeconds, peers, config: rest, demo: options.demo,
+      ...(storage ? { storage } : {}),
     }
   }
 

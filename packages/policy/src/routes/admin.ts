@@ -50,19 +50,20 @@ export function registerAdmin(app: FastifyInstance, deps: { sets: PolicySets; st
   app.post('/v1/policy-sets', { schema: { body: CandidateBody } }, async (request, reply) => {
     const actor = admit(request)
     const { policies, message } = request.body as { policies: string | Record<string, string>; message?: string }
-    const result = deps.sets.apply(policies, actor, message)
+    const result = await deps.sets.apply(policies, actor, message)
     return reply.code(result.unchanged ? 200 : 201).send({ ...result, active: result.version })
   })
 
   app.get('/v1/policy-sets', async (request) => {
     admit(request)
-    return { active: deps.store.active() ?? null, versions: deps.store.listSets() }
+    const [active, versions] = await Promise.all([deps.store.active(), deps.store.listSets()])
+    return { active: active ?? null, versions }
   })
 
   app.get('/v1/policy-sets/:version', { schema: { params: VersionParams } }, async (request) => {
     admit(request)
     const version = Number((request.params as { version: string }).version)
-    const row = deps.store.getSet(version)
+    const row = await deps.store.getSet(version)
     if (!row) throw PolicyErrors.unknownVersion(`no policy set version \`${version}\``)
     return row
   })
@@ -70,7 +71,7 @@ export function registerAdmin(app: FastifyInstance, deps: { sets: PolicySets; st
   app.post('/v1/policy-sets/:version/activate', { schema: { params: VersionParams } }, async (request) => {
     const actor = admit(request)
     const version = Number((request.params as { version: string }).version)
-    return deps.sets.activate(version, actor)
+    return await deps.sets.activate(version, actor)
   })
 
   app.post('/v1/policy-sets/diff', { schema: { body: CandidateBody } }, async (request) => {
@@ -82,7 +83,7 @@ export function registerAdmin(app: FastifyInstance, deps: { sets: PolicySets; st
         extensions: { errors: candidate.errors.map((e) => ({ path: e.file ?? e.policyId ?? '/', message: e.message })) },
       })
     }
-    const report = replayDiff({
+    const report = await replayDiff({
       store: deps.store, schema: deps.schema, active: deps.sets.authorizer(), candidate,
       changes: deps.sets.changesAgainstActive(candidate.policies), limit: deps.config.replayLimit, samples: deps.config.diffSamples,
     })

@@ -28,7 +28,7 @@ export function registerDecisions(app: FastifyInstance, deps: { store: PolicySto
   app.post('/v1/decisions', { schema: { body: DecisionBatchSchema } }, async (request, reply) => {
     const peer = requirePeer(request, () => true)
     const { decisions } = request.body as { decisions: Array<{ time: string; principal: { type: string; id: string }; action: { type: string; id: string }; resource: { type: string; id: string }; context: Record<string, unknown>; entities: unknown[]; decision: 'allow' | 'deny'; policyVersion: string }> }
-    const accepted = deps.store.appendDecisions(decisions.map((d) => ({
+    const accepted = await deps.store.appendDecisions(decisions.map((d) => ({
       time: d.time, source: peer.spiffeId, decision: d.decision, policyVersion: d.policyVersion,
       request: { principal: d.principal, action: d.action, resource: d.resource, context: d.context, entities: d.entities },
     })), deps.keep)
