@@ -18,7 +18,8 @@ import { createAuditEmitter } from '../audit/index.ts'
 import { receiveBootstrap, tellSupervisor } from './bootstrap-source.ts'
 import { startSelfRotation } from './self-rotation.ts'
 
-export type PeerHandle = { url: string; spiffeId: string; dispatcher: Agent }
+/** A peer: its REST URL, SPIFFE ID, an mTLS dispatcher that accepts only that ID, and its gRPC URL when it serves gRPC. */
+export type PeerHandle = { url: string; spiffeId: string; dispatcher: Agent; grpcUrl?: string }
 
 export type ComponentRuntime = {
   bootstrap: BootstrapMessage
@@ -103,7 +104,7 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
         dispatcher = createMtlsAgent(source, { verifyPeer: expectSpiffeId(info.spiffeId), revocation })
         agents.set(name, dispatcher)
       }
-      return { url: info.url, spiffeId: info.spiffeId, dispatcher }
+      return { url: info.url, spiffeId: info.spiffeId, dispatcher, ...(info.grpcUrl ? { grpcUrl: info.grpcUrl } : {}) }
     }
     const audit = bootstrap.peers.audit
       ? createAuditEmitter({
