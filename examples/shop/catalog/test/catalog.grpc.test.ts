@@ -181,6 +181,7 @@ test('gRPC through the gateway: a message over the size limit or with broken fra
   assert.equal(truncated['bulwark-code'], 'BW_GRPC_MALFORMED')
   const compressed = await rawCall(main.port, '/shop.catalog.v1.Catalog/ListProducts', frame(Buffer.from([8, 5]), 1))
   assert.equal(compressed['grpc-status'], String(grpc.status.INVALID_ARGUMENT))
+  assert.equal(compressed['bulwark-code'], 'BW_GRPC_MALFORMED')
   assert.equal(compressed['content-type'], 'application/grpc')
 })
 
