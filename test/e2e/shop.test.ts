@@ -123,6 +123,30 @@ test('API5 broken function level authorization: customers cannot use admin funct
   assert.deepEqual(directory.json.items.map((u: { username: string }) => u.username).sort(), ['admin', 'alice', 'bob'])
 })
 
+test('gRPC at the gateway address: the catalog over HTTP/2 with grpc-js, alice lists, alice may not create, admin with MFA creates', async () => {
+  const { default: grpc } = await import('@grpc/grpc-js')
+  const { loadCatalogProto } = await import('@bulwark/shop-catalog')
+  const Catalog = loadCatalogProto()
+  const client = new Catalog(new URL(system.gateway).host, grpc.credentials.createSsl(Buffer.from(system.rootPem)))
+  const unary = (method: string, request: object, token?: string) => new Promise<any>((resolve, reject) => {
+    const metadata = new grpc.Metadata()
+    if (token) metadata.set('authorization', `Bearer ${token}`)
+    ;(client as unknown as Record<string, (r: object, m: unknown, o: object, cb: (e: Error | null, v: unknown) => void) => void>)[method]!
+      .call(client, request, metadata, { deadline: Date.now() + 10_000 }, (e, v) => (e ? reject(e) : resolve(v)))
+  })
+  try {
+    const page = await unary('ListProducts', { pageSize: 2 }, tokens.alice)
+    assert.equal(page.products.length, 2)
+    assert.equal((await unary('GetProduct', { id: page.products[0].id })).id, page.products[0].id)
+    await assert.rejects(unary('CreateProduct', { name: 'Free stuff', price: 1 }, tokens.alice), { code: grpc.status.PERMISSION_DENIED })
+    await assert.rejects(unary('CreateProduct', { name: 'Free stuff', price: 1 }), { code: grpc.status.UNAUTHENTICATED })
+    const created = await unary('CreateProduct', { name: 'gRPC desk', price: 12_000 }, tokens.admin)
+    assert.equal((await api('GET', `/api/catalog/products/${created.id}`)).json.name, 'gRPC desk')
+  } finally {
+    client.close()
+  }
+})
+
 test('API8/API9 misconfiguration and inventory: security headers, no internal routes, TLS 1.2+ only', async () => {
   const res = await api('GET', '/api/catalog/products?limit=1')
   assert.match(res.headers.get('strict-transport-security') ?? '', /max-age/)

@@ -1,7 +1,8 @@
 // What the supervisor (`bulwark up`) tells a component it starts, and what the
 // component answers, over the Node IPC channel. The join token travels here,
 // never in argv or the environment.
-export type PeerInfo = { url: string; spiffeId: string }
+/** A peer component: its URL, SPIFFE ID and, when it serves gRPC, its gRPC listener's URL. */
+export type PeerInfo = { url: string; spiffeId: string; grpcUrl?: string }
 
 export type BootstrapMessage = {
   type: 'bootstrap'

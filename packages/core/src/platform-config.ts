@@ -15,10 +15,15 @@ export const DEFAULT_PORTS: Record<ComponentName, number> = {
   users: 8611, catalog: 8612, orders: 8613, payments: 8614, gateway: 8443,
 }
 
+/** Components that also serve gRPC (on their own mTLS listener, `grpcPort`), and its default port. */
+export const DEFAULT_GRPC_PORTS: Partial<Record<ComponentName, number>> = { catalog: 8622 }
+
 const Port = Type.Integer({ minimum: 0, maximum: 65535 })
 
 export const ComponentSectionSchema = Type.Object({
   port: Port,
+  /** A second mTLS listener for gRPC (the sdk's `createSecureGrpcServer`); peers get it as `grpcUrl`. */
+  grpcPort: Type.Optional(Port),
   enabled: Type.Boolean({ default: true }),
 }, { additionalProperties: true })
 
@@ -56,6 +61,10 @@ export function defaultPlatformConfig(overrides: { gatewayPort?: number; basePor
     else if (name !== 'gateway' && overrides.basePort !== undefined) port = overrides.basePort + offset++
     components[name] = { port, enabled: true }
   }
+  // gRPC listeners come after the REST ports (a `--base-port` block of 10 holds the 9 internal ports and this one).
+  for (const [name, grpcPort] of Object.entries(DEFAULT_GRPC_PORTS)) {
+    components[name]!.grpcPort = overrides.basePort !== undefined ? overrides.basePort + offset++ : grpcPort
+  }
   return { trustDomain: 'bulwark.local', internalHost: '127.0.0.1', publicHost: 'localhost', svidTtlSeconds: 3600, components }
 }
 
@@ -66,6 +75,14 @@ export function componentUrl(config: PlatformConfig, name: string): string {
   if (name === 'gateway') return gatewayUrl(config)
   const host = config.internalHost.includes(':') ? `[${config.internalHost}]` : config.internalHost
   return `https://${host}:${section.port}`
+}
+
+/** The gRPC URL of a component that declares `grpcPort`, else undefined. */
+export function componentGrpcUrl(config: PlatformConfig, name: string): string | undefined {
+  const port = config.components[name]?.grpcPort
+  if (port === undefined || name === 'gateway') return undefined
+  const host = config.internalHost.includes(':') ? `[${config.internalHost}]` : config.internalHost
+  return `https://${host}:${port}`
 }
 
 export function gatewayUrl(config: PlatformConfig): string {

@@ -8,6 +8,7 @@ const page = { type: 'object', properties: { limit: { type: 'integer', minimum: 
 const id = { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } } }
 const identity = { upstream: 'identity', public: true, translate: false, forwardCookies: true, forwardAuthorization: true, contentTypes: ['application/x-www-form-urlencoded', 'application/json'] }
 const api = { stripPrefix: '/api' }
+const grpc = (upstream: string) => ({ upstream, methods: ['POST'], grpc: true })
 
 export const DEFAULT_ROUTES: readonly RouteInput[] = [
   { id: 'identity.discovery', path: '/.well-known/openid-configuration', methods: ['GET'], ...identity },
@@ -18,6 +19,11 @@ export const DEFAULT_ROUTES: readonly RouteInput[] = [
   { id: 'catalog.listProducts', path: '/api/catalog/products', methods: ['GET'], upstream: 'catalog', public: true, action: 'catalog.listProducts', query: page, refuseUnknownFields: true, ...api },
   { id: 'catalog.getProduct', path: '/api/catalog/products/:id', methods: ['GET'], upstream: 'catalog', public: true, action: 'catalog.getProduct', params: id, ...api },
   { id: 'catalog.createProduct', path: '/api/catalog/products', methods: ['POST'], upstream: 'catalog', roles: ['admin'], action: 'catalog.createProduct', body: { type: 'object' }, ...api },
+
+  // The same catalog over gRPC (examples/shop/catalog/proto/catalog.proto): same actions, same policy.
+  { id: 'catalog.grpc.listProducts', path: '/shop.catalog.v1.Catalog/ListProducts', public: true, action: 'catalog.listProducts', ...grpc('catalog') },
+  { id: 'catalog.grpc.getProduct', path: '/shop.catalog.v1.Catalog/GetProduct', public: true, action: 'catalog.getProduct', ...grpc('catalog') },
+  { id: 'catalog.grpc.createProduct', path: '/shop.catalog.v1.Catalog/CreateProduct', roles: ['admin'], action: 'catalog.createProduct', ...grpc('catalog') },
 
   { id: 'users.getMe', path: '/api/users/me', methods: ['GET'], upstream: 'users', action: 'users.getMe', ...api },
   {

@@ -42,4 +42,7 @@ export const GatewayErrors = {
   upstreamUnavailable: defineError('BW_GATEWAY_UPSTREAM_UNAVAILABLE', 503, 'upstream unavailable'),
   upstreamTimeout: defineError('BW_GATEWAY_UPSTREAM_TIMEOUT', 504, 'upstream timed out'),
   upstreamFailed: defineError('BW_GATEWAY_UPSTREAM_FAILED', 502, 'upstream failed'),
+  grpcUnimplemented: defineError('BW_GRPC_UNIMPLEMENTED', 404, 'no such gRPC method'),
+  grpcMessageTooLarge: defineError('BW_GRPC_MESSAGE_TOO_LARGE', 413, 'gRPC message too large'),
+  grpcMalformed: defineError('BW_GRPC_MALFORMED', 400, 'gRPC message framing is malformed'),
 } as const

@@ -54,6 +54,12 @@ export const RouteSchema = Type.Object({
   /** Exchange the caller's token for one addressed to the upstream (never forward it). */
   translate: Type.Boolean({ default: true }),
   timeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
+  /**
+   * A gRPC method (`/<package.Service>/<Method>`, or `/<package.Service>/*` for every method): matched only for
+   * HTTP/2 `application/grpc` requests, proxied to the upstream's `grpcUrl`, refusals as gRPC statuses (grpc/edge.ts).
+   * `maxBodyBytes` then bounds each message (its length prefix).
+   */
+  grpc: Type.Boolean({ default: false }),
 }, { additionalProperties: false })
 
 export type RouteConfig = Static<typeof RouteSchema>

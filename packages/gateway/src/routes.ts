@@ -47,6 +47,7 @@ function compileRoute(route: RouteConfig, issues: ConfigIssue[], index: number):
   const segments = route.path === '/' ? [] : route.path.slice(1).split('/')
   const star = segments.indexOf('*')
   if (star !== -1 && star !== segments.length - 1) issues.push({ path: `${at}/path`, message: '`*` may only end a path' })
+  if (route.grpc) checkGrpcRoute(route, issues, at)
   const compile = (ajv: Ajv, schema: unknown, name: string) => {
     if (schema === undefined) return undefined
     try {
@@ -74,6 +75,25 @@ function compileRoute(route: RouteConfig, issues: ConfigIssue[], index: number):
     validateParams: compile(stringAjv, route.params, 'params'),
     allowIps: cidrs(route.ipFilter?.allow, 'allow'),
     denyIps: cidrs(route.ipFilter?.deny, 'deny'),
+  }
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/** `/<package.Service>/<Method>` or `/<package.Service>/*` (a package is required: `pkg.Service`). */
+function isGrpcPath(path: string): boolean {
+  const parts = path.slice(1).split('/')
+  if (parts.length !== 2) return false
+  const names = parts[0]!.split('.')
+  return names.length >= 2 && names.every((n) => IDENT.test(n)) && (parts[1] === '*' || IDENT.test(parts[1]!))
+}
+
+/** A gRPC route names one method (or all of a service's), is POST only and has none of the HTTP-only options. */
+function checkGrpcRoute(route: RouteConfig, issues: ConfigIssue[], at: string): void {
+  if (!isGrpcPath(route.path)) issues.push({ path: `${at}/path`, message: 'a gRPC route path is `/<package.Service>/<Method>` or `/<package.Service>/*`' })
+  if (route.methods.length !== 1 || route.methods[0] !== 'POST') issues.push({ path: `${at}/methods`, message: 'a gRPC route takes `["POST"]` only' })
+  for (const key of ['stripPrefix', 'body', 'query', 'params', 'cors'] as const) {
+    if (route[key] !== undefined) issues.push({ path: `${at}/${key}`, message: `\`${key}\` does not apply to a gRPC route` })
   }
 }
 

@@ -2,7 +2,7 @@
 // over TLS 1.2+) whose one catch-all route runs the pipeline: stages that need
 // no body in onRequest (before the body is read), the rest in the handler.
 import type { FastifyInstance } from 'fastify'
-import { createServiceServer, loadConfig, systemClock, type AuditSink, type Authorizer, type Clock, type Health, type Logger, type Metrics, type SvidSource } from '@bulwark/core'
+import { createServiceServer, loadConfig, systemClock, type AuditSink, type Authorizer, type Clock, type Health, type Logger, type Metrics, type RevocationView, type SvidSource } from '@bulwark/core'
 import { GatewayConfigSchema, type GatewayConfig } from './config.ts'
 import { compileRoutes, type RouteTable } from './routes.ts'
 import { createMemoryRateLimitStore, type RateLimitStore } from './rate-limit-store.ts'
@@ -26,6 +26,9 @@ import { readRoutesFile } from './reload.ts'
 import { listenOnBothLoopbacks } from './loopback.ts'
 import { createClientErrorHandler } from './client-error.ts'
 import { createResponseStage, securityHeaders } from './pipeline/response.ts'
+import { createGrpcEdge } from './grpc/edge.ts'
+import { createGrpcUpstreams } from './grpc/upstream.ts'
+import { interceptGrpc } from './grpc/intercept.ts'
 
 export type GatewayDeps = {
   log: Logger
@@ -43,6 +46,8 @@ export type GatewayDeps = {
   publicUrl: string
   health?: Health
   rateLimitStore?: RateLimitStore
+  /** Revoked serials and quarantined SPIFFE IDs, checked on the gRPC upstream hop (REST dispatchers come with `peer`). */
+  revocation?: RevocationView
 }
 
 export type Gateway = {
@@ -127,6 +132,14 @@ export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
   server.keepAliveTimeout = config.limits.keepAliveTimeoutMs
   server.maxHeadersCount = config.limits.maxHeaderCount
   const stopRotation = deps.svid ? rotateEdgeCertificate(server, deps.svid, config.tls) : () => {}
+  // gRPC calls (HTTP/2, application/grpc) take the same stages, then stream to the upstream's gRPC listener.
+  const grpcUpstreams = deps.svid ? createGrpcUpstreams({ svid: deps.svid, revocation: deps.revocation }) : undefined
+  if (grpcUpstreams) {
+    interceptGrpc(app.server as never, createGrpcEdge({
+      config, deps, routes: () => routes, beforeBody, translate: createPipeline([translate], deps.metrics), upstreams: grpcUpstreams,
+      publicHost: new URL(publicUrl).host, metrics: deps.metrics,
+    }))
+  }
 
   const feeds: LongPoll[] = []
   if (config.feeds.revocations) {
@@ -156,6 +169,7 @@ export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
     await closeLoopback()
     if (redirect?.listening) await new Promise((resolve) => redirect.close(resolve))
     stopRotation()
+    grpcUpstreams?.close()
     peerHealth.stop()
     for (const feed of feeds) feed.stop()
   })

@@ -5,6 +5,8 @@
 import type { Authorizer } from '@bulwark/core'
 import type { ComponentRuntime } from '@bulwark/sdk/runtime'
 import { createSecureService, type SecureService } from '@bulwark/sdk/service'
+import { createSecureGrpcServer } from '@bulwark/sdk/grpc'
+import { registerCatalogGrpc } from './grpc.ts'
 import type { CatalogConfig } from './config.ts'
 import { registerCatalogRoutes } from './routes.ts'
 import { seedCatalog } from './seed.ts'
@@ -13,9 +15,11 @@ import { openCatalogStore, type CatalogStore } from './store.ts'
 export { CatalogConfigSchema, type CatalogConfig } from './config.ts'
 export { CatalogErrors } from './errors.ts'
 export { SEED_PRODUCTS } from './seed.ts'
+export { CATALOG_PROTO, PROTO_OPTIONS, loadCatalogProto } from './grpc.ts'
 
 export type CatalogDeps = { rt: ComponentRuntime; authorizer?: Authorizer }
-export type Catalog = { app: SecureService; store: CatalogStore; close(): Promise<void> }
+/** `grpcPort`: the bound gRPC port when config asks for the gRPC API. */
+export type Catalog = { app: SecureService; store: CatalogStore; grpcPort?: number; close(): Promise<void> }
 
 export async function createCatalog(config: CatalogConfig, deps: CatalogDeps): Promise<Catalog> {
   const { rt } = deps
@@ -26,5 +30,10 @@ export async function createCatalog(config: CatalogConfig, deps: CatalogDeps): P
   }
   const app = await createSecureService(rt, { name: 'catalog', ...(deps.authorizer ? { authorizer: deps.authorizer } : {}) })
   registerCatalogRoutes(app, { store, clock: rt.clock, defaultPageSize: config.defaultPageSize })
-  return { app, store, close: () => store.close() }
+  if (config.grpcPort === undefined) return { app, store, close: () => store.close() }
+  const grpcServer = await createSecureGrpcServer(rt, { name: 'catalog', ...(deps.authorizer ? { authorizer: deps.authorizer } : {}) })
+  registerCatalogGrpc(grpcServer, { store, clock: rt.clock, defaultPageSize: config.defaultPageSize })
+  const grpcPort = await grpcServer.listen(rt.bootstrap.listen.host, config.grpcPort)
+  rt.log.info({ port: grpcPort }, 'gRPC API listening')
+  return { app, store, grpcPort, close: async () => { await grpcServer.close(); await store.close() } }
 }

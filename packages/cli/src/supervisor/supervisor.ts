@@ -1,7 +1,7 @@
 // `bulwark up`: starts the CA, then every other component with a fresh join
 // token each, waits until all are ready, restarts a crashed child with
 // backoff (and a new join token), and stops everything in reverse order.
-import { componentUrl, gatewayUrl, serviceSpiffeId, type BootstrapMessage, type PlatformConfig } from '@bulwark/core/base'
+import { componentGrpcUrl, componentUrl, gatewayUrl, serviceSpiffeId, type BootstrapMessage, type PlatformConfig } from '@bulwark/core/base'
 import type { CliContext } from '../context.ts'
 import { startChild, stopChild, type ChildHandle } from './child.ts'
 import { codeCacheDir, entryPointOf } from './components.ts'
@@ -47,7 +47,9 @@ export function createSupervisor(ctx: CliContext, config: PlatformConfig, names:
     const { port, enabled: _enabled, ...rest } = section
     const peers: BootstrapMessage['peers'] = {}
     for (const other of Object.keys(config.components)) {
-      if (other !== name) peers[other] = { url: componentUrl(config, other), spiffeId: serviceSpiffeId(config.trustDomain, other) }
+      if (other === name) continue
+      const grpcUrl = componentGrpcUrl(config, other)
+      peers[other] = { url: componentUrl(config, other), spiffeId: serviceSpiffeId(config.trustDomain, other), ...(grpcUrl ? { grpcUrl } : {}) }
     }
     return {
       type: 'bootstrap', component: name, home: ctx.home, trustDomain: config.trustDomain,

@@ -14,7 +14,8 @@ import { sendUpstream } from '../upstream-request.ts'
 import { createCircuitBreaker, type CircuitBreaker } from '@bulwark/sdk/service'
 import type { Stage, RequestContext, GatewayRequest } from './types.ts'
 
-export type UpstreamPeer = { url: string; spiffeId: string; dispatcher: Dispatcher }
+/** An upstream: REST URL, SPIFFE ID, mTLS dispatcher, and its gRPC listener's URL when it serves gRPC. */
+export type UpstreamPeer = { url: string; spiffeId: string; dispatcher: Dispatcher; grpcUrl?: string }
 
 export type ProxyOptions = {
   peer(name: string): UpstreamPeer
@@ -95,6 +96,8 @@ export function createProxyStage(options: ProxyOptions): Stage & { breaker(name:
     breaker,
     async run(req, ctx) {
       const route = ctx.route!
+      // A gRPC route is reached only through the gRPC edge (grpc/edge.ts), never as plain HTTP.
+      if (route.grpc) throw GatewayErrors.routeNotFound(`no route for \`${req.method} ${req.path.slice(0, 200)}\``)
       let path = req.path
       if (route.stripPrefix && (path === route.stripPrefix || path.startsWith(`${route.stripPrefix}/`))) path = path.slice(route.stripPrefix.length) || '/'
       if (isInternalPath(path) || isInternalPath(req.path)) throw GatewayErrors.routeNotFound('no such route')

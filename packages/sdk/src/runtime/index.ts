@@ -21,7 +21,8 @@ import { startSelfRotation } from './self-rotation.ts'
 import { startHealthListener } from './health-listener.ts'
 import { installReplyBarrier } from './reply-barrier.ts'
 
-export type PeerHandle = { url: string; spiffeId: string; dispatcher: Agent }
+/** A peer: its REST URL, SPIFFE ID, an mTLS dispatcher that accepts only that ID, and its gRPC URL when it serves gRPC. */
+export type PeerHandle = { url: string; spiffeId: string; dispatcher: Agent; grpcUrl?: string }
 
 export type ComponentRuntime = {
   bootstrap: BootstrapMessage
@@ -114,7 +115,7 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
         dispatcher = createMtlsAgent(source, { verifyPeer: expectSpiffeId(info.spiffeId), revocation })
         agents.set(name, dispatcher)
       }
-      return { url: info.url, spiffeId: info.spiffeId, dispatcher }
+      return { url: info.url, spiffeId: info.spiffeId, dispatcher, ...(info.grpcUrl ? { grpcUrl: info.grpcUrl } : {}) }
     }
     const audit = bootstrap.peers.audit
       ? createAuditEmitter({

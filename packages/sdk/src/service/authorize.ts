@@ -60,8 +60,11 @@ export function decide(authorizer: Authorizer, request: Parameters<Authorizer['a
   }
 }
 
+/** What authorize needs of a request: the verified caller, the route (for audit) and the request id. REST and gRPC alike. */
+export type AuthorizedRequest = Pick<FastifyRequest, 'auth'> & { readonly id: unknown; readonly routeOptions: { readonly url?: string } }
+
 /** Builds `request.authorize` for one request. */
-export function createRequestAuthorize(deps: AuthorizeDeps, request: FastifyRequest) {
+export function createRequestAuthorize(deps: AuthorizeDeps, request: AuthorizedRequest) {
   return (action: string, resource: EntityRef, options: AuthorizeOptions | Entity[] = {}): AuthzDecision => {
     const opts: AuthorizeOptions = Array.isArray(options) ? { entities: options } : options
     const auth = request.auth

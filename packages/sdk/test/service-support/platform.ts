@@ -20,6 +20,8 @@ export type TestPlatform = {
   authorizer: Authorizer
   /** URLs of every peer: identity, vault and each service started with `serve`. */
   peers: Record<string, string>
+  /** gRPC URLs of services serving gRPC; set an entry and later `peer(name)` calls carry it as `grpcUrl`. */
+  grpcPeers: Record<string, string>
   runtime(name: string, config?: Record<string, unknown>, demo?: boolean): Promise<TestRuntime>
   /** Listens on loopback and registers `name` as a peer for later runtimes. */
   serve(name: string, app: import('fastify').FastifyInstance): Promise<string>
@@ -43,13 +45,14 @@ export async function startTestPlatform(options: { vault?: boolean; extraPolicy?
     })
     peers.vault = await listen(vault.app)
   }
+  const grpcPeers: Record<string, string> = {}
   const runtimes: TestRuntime[] = []
   const apps: Array<import('fastify').FastifyInstance> = []
   const agents: Array<import('undici').Agent> = []
   return {
-    ca, home: dir.path, clock, identity, vault, authorizer, peers,
+    ca, home: dir.path, clock, identity, vault, authorizer, peers, grpcPeers,
     async runtime(name, config, demo) {
-      const rt = await createTestRuntime({ ca, name, home: dir.path, publicUrl: PUBLIC_URL, peers, clock, config, demo })
+      const rt = await createTestRuntime({ ca, name, home: dir.path, publicUrl: PUBLIC_URL, peers, grpcPeers, clock, config, demo })
       runtimes.push(rt)
       return rt
     },

@@ -19,6 +19,8 @@ export async function createTestRuntime(options: {
   home: string
   publicUrl: string
   peers: Record<string, string>
+  /** gRPC listeners by peer name (read at call time, like `peers`). */
+  grpcPeers?: Record<string, string>
   clock?: Clock
   config?: Record<string, unknown>
   demo?: boolean
@@ -53,7 +55,8 @@ export async function createTestRuntime(options: {
         dispatcher = createMtlsAgent(source, { verifyPeer: expectSpiffeId(info.spiffeId), revocation })
         agents.set(name, dispatcher)
       }
-      return { url: info.url, spiffeId: info.spiffeId, dispatcher }
+      const grpcUrl = options.grpcPeers?.[name]
+      return { url: info.url, spiffeId: info.spiffeId, dispatcher, ...(grpcUrl ? { grpcUrl } : {}) }
     },
     httpsOptions: () => mtlsServerOptions(source),
     async closeAgents() { await Promise.allSettled([...agents.values()].map((a) => a.close())) },
