@@ -10,7 +10,7 @@ import type { GatewayConfig } from './config.ts'
 import type { GatewayDeps } from './server.ts'
 import type { RouteTable } from './routes.ts'
 import type { PeerHealth } from './peer-health.ts'
-import { scanHeaders } from '@bulwark/sdk/service'
+import { checkHeaders } from './edge-headers.ts'
 import { GatewayErrors } from './errors.ts'
 import { parseRequestTarget } from './path.ts'
 import { createCidrList } from './ip.ts'
@@ -30,14 +30,6 @@ export type EdgeOptions = {
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
-
-/** Header count and size limits and no repeated single header, in one pass over rawHeaders (it runs on every request). */
-function checkHeaders(rawHeaders: string[], http2: boolean, config: GatewayConfig): void {
-  if (rawHeaders.length / 2 > config.limits.maxHeaderCount) throw GatewayErrors.headersTooLarge(`more than ${config.limits.maxHeaderCount} request headers`)
-  const scan = scanHeaders(rawHeaders, http2)
-  if (typeof scan === 'string') throw GatewayErrors.duplicateHeader(`request header \`${scan}\` appears more than once`, { extensions: { header: scan } })
-  if (scan > config.limits.maxHeaderBytes) throw GatewayErrors.headersTooLarge(`request headers larger than ${config.limits.maxHeaderBytes} bytes`)
-}
 
 export function registerEdgeRoutes(app: FastifyInstance, options: EdgeOptions): void {
   const { config, deps } = options

@@ -103,6 +103,18 @@ for (const [name, fields] of http2Cases) {
   })
 }
 
+test('gRPC: a call with two authorization fields is refused in trailers with INVALID_ARGUMENT before any stage, and the upstream sees nothing', async () => {
+  const answer = await rawH2Request({
+    port: w.port, ca: w.ca.rootPem,
+    fields: [[':method', 'POST'], [':scheme', 'https'], [':authority', `localhost:${w.port}`], [':path', '/shop.catalog.v1.Catalog/CreateProduct'],
+      ['content-type', 'application/grpc'], ['te', 'trailers'], ['authorization', `Bearer ${token}`], ['authorization', 'garbage']],
+  })
+  assert.equal(answer.status, 200, answer.body)
+  assert.equal(answer.headers['grpc-status'], '3', JSON.stringify(answer.headers))
+  assert.equal(answer.headers['bulwark-code'], 'BW_DUPLICATE_HEADER')
+  assert.deepEqual(await w.seen(), [], 'nothing reached the upstream')
+})
+
 test('HTTP/2: several cookie fields (RFC 9113 §8.2.3) and a host equal to :authority are accepted', async () => {
   const answer = await rawH2Request({
     port: w.port, ca: w.ca.rootPem,

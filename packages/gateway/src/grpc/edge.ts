@@ -16,6 +16,7 @@ import type { GatewayConfig } from '../config.ts'
 import type { GatewayDeps } from '../server.ts'
 import type { RouteTable } from '../routes.ts'
 import { GatewayErrors } from '../errors.ts'
+import { checkHeaders } from '../edge-headers.ts'
 import { parseRequestTarget } from '../path.ts'
 import { StageError, type Pipeline } from '../pipeline/run.ts'
 import { forwardHeaders } from '../pipeline/proxy.ts'
@@ -126,6 +127,8 @@ export function createGrpcEdge(options: GrpcEdgeOptions): (req: Http2ServerReque
     stream.on('wantTrailers', () => stream.sendTrailers(state.trailers ?? { 'grpc-status': String(GrpcStatus.INTERNAL), 'grpc-message': 'upstream ended without a status' }))
     let req: GatewayRequest
     try {
+      // Ambiguous or oversized header lists are refused before any stage, as on the REST path.
+      checkHeaders(request.rawHeaders, true, config)
       if (request.method !== 'POST') throw GatewayErrors.grpcUnimplemented('gRPC calls are POST requests')
       const { path, query, segments } = parseRequestTarget(request.url ?? '', config.limits.maxUrlLength)
       req = {
