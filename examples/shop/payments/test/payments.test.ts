@@ -241,6 +241,8 @@ test('the owner deletes a payment method: 204, no longer listed, no longer charg
   assert.equal(charge.status, 404)
   assert.equal(charge.body.code, 'BW_NOT_FOUND')
   assert.equal(payments.store.chargeForOrder('ord_del2'), undefined)
+  // Asking again for the order charged on it before is a 404 too: the method is gone for charging.
+  assert.equal((await chargeViaOrders('heidi', { paymentMethodId: pm, amount: 700, currency: 'USD', orderId: 'ord_del1' })).status, 404)
   // The charge recorded before stays, for order history.
   assert.deepEqual(payments.store.chargeForOrder('ord_del1'), charged.body)
   // Deleting it again is a 404 like any missing method; the freed slot counts again for the cap.
