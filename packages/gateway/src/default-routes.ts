@@ -42,6 +42,7 @@ export const DEFAULT_ROUTES: readonly RouteInput[] = [
     },
   },
   { id: 'payments.listMethods', path: '/api/payments/methods', methods: ['GET'], upstream: 'payments', action: 'payments.listMethods', ...api },
+  { id: 'payments.deleteMethod', path: '/api/payments/methods/:id', methods: ['DELETE'], upstream: 'payments', action: 'payments.deleteMethod', params: id, ...api },
 
   {
     id: 'orders.create', path: '/api/orders', methods: ['POST'], upstream: 'orders', action: 'orders.create', refuseUnknownFields: true, ...api,

@@ -9,7 +9,7 @@ const schema = readDefaultSchema()
 const policies = validatePolicyFiles(schema, readDefaultPolicies()).policies
 const entities = JSON.parse(readFileSync(join(FIXTURES_DIR, 'demo-shop', 'entities.json'), 'utf8')) as CedarEntity[]
 const ACTIONS = ['catalog.listProducts', 'catalog.getProduct', 'catalog.createProduct', 'users.getMe', 'users.updateMe', 'users.deleteMe',
-  'users.exportMe', 'users.listUsers', 'payments.createMethod', 'payments.listMethods', 'payments.charge', 'orders.create', 'orders.list', 'orders.get', 'call']
+  'users.exportMe', 'users.listUsers', 'payments.createMethod', 'payments.listMethods', 'payments.deleteMethod', 'payments.charge', 'orders.create', 'orders.list', 'orders.get', 'call']
 const CONTEXTS = [
   {}, { authenticated: true, mfa: false, scopes: [] }, { authenticated: true, mfa: true, scopes: ['orders:read:all'] },
   { authenticated: false, mfa: false, scopes: [] }, { authenticated: true, mfa: false, scopes: [], callerService: 'orders', ip: { __extn: { fn: 'ip', arg: '10.0.0.1' } } },

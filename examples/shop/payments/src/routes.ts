@@ -4,9 +4,11 @@
 // demands a token whose `act` shows the orders service (token exchange), on a
 // payment method the user owns. The CVC is checked for shape and dropped: it
 // is not stored, logged, audited or returned. Adding a payment method
-// (`payment_method.added`) and charging (`payment.charged`, a declined card is
-// outcome `failure`) are audited with ids, brand and amounts only: never the
-// card number, its last digits, the expiry or the CVC.
+// (`payment_method.added`), deleting one (`payment_method.deleted`) and
+// charging (`payment.charged`, a declined card is outcome `failure`) are
+// audited with ids, brand and amounts only: never the card number, its last
+// digits, the expiry or the CVC. Deleting someone else's method answers 404,
+// like a method that does not exist (OWASP API1:2023).
 import type { FastifyInstance } from 'fastify'
 import type { AuditSink, Clock } from '@bulwark/core'
 import { brandOf, luhnValid, notExpired } from './card.ts'
@@ -14,6 +16,8 @@ import { PaymentsErrors } from './errors.ts'
 import type { PaymentsStore, StoredMethod } from './store.ts'
 import type { Transit } from './transit.ts'
 import { auditActor, auditOutcome, ref } from '@bulwark/sdk/service'
+
+const PaymentMethodId = { type: 'string', pattern: '^pm_[A-Za-z0-9_-]{1,64}$' }
 
 export const schemas = {
   createMethod: {
@@ -28,18 +32,20 @@ export const schemas = {
   charge: {
     type: 'object', additionalProperties: false, required: ['paymentMethodId', 'amount', 'currency', 'orderId'],
     properties: {
-      paymentMethodId: { type: 'string', pattern: '^pm_[A-Za-z0-9_-]{1,64}$' },
+      paymentMethodId: PaymentMethodId,
       amount: { type: 'integer', minimum: 1 },
       currency: { type: 'string', enum: ['USD', 'EUR'] },
       orderId: { type: 'string', pattern: '^ord_[A-Za-z0-9_-]{1,64}$' },
     },
   },
+  methodId: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: PaymentMethodId } },
 } as const
 
 type CreateMethod = { cardNumber: string; expMonth: number; expYear: number; cvc: string }
 type ChargeBody = { paymentMethodId: string; amount: number; currency: string; orderId: string }
 
 const publicMethod = (m: StoredMethod) => ({ id: m.id, last4: m.last4, brand: m.brand, expMonth: m.expMonth, expYear: m.expYear, createdAt: m.createdAt })
+const methodEntity = (m: StoredMethod) => ({ uid: { type: 'PaymentMethod', id: m.id }, attrs: { owner: ref('User', m.owner) }, parents: [] })
 const wallet = (owner: string) => ({ uid: { type: 'Wallet', id: owner }, attrs: { owner: ref('User', owner) }, parents: [] })
 
 export type PaymentsRouteDeps = { store: PaymentsStore; transit: Transit; clock: Clock; audit: AuditSink; cardKey: string; maxMethodsPerUser: number; maxChargeAmount: number }
@@ -74,11 +80,31 @@ export function registerPaymentsRoutes(app: FastifyInstance, deps: PaymentsRoute
     return { items: store.listMethods(owner, deps.maxMethodsPerUser).map(publicMethod) }
   })
 
+  app.delete<{ Params: { id: string } }>('/payments/methods/:id', { schema: { params: schemas.methodId } }, async (request, reply) => {
+    const { id } = request.params
+    const method = store.getMethod(id)
+    const event = { type: 'payment_method.deleted', actor: auditActor(request.auth), action: 'payments.deleteMethod', resource: `PaymentMethod::"${id}"`, requestId: String(request.id) }
+    let allowed = false
+    try {
+      // Someone else's method is denied as a 404, the same answer as a missing (or already deleted) one.
+      request.authorize('payments.deleteMethod', { type: 'PaymentMethod', id }, { entities: method ? [methodEntity(method)] : [], denyAs: 'not-found' })
+      allowed = true
+      // A concurrent delete may have won since the read: the update then changes nothing.
+      if (!method || !store.deleteMethod(id, method.owner, deps.clock.now())) throw PaymentsErrors.methodNotFound()
+    } catch (error) {
+      deps.audit.emit({ ...event, ...(method && !allowed ? { outcome: 'denied' as const, reason: 'BW_AUTHZ_DENIED' } : auditOutcome(error)) })
+      throw error
+    }
+    deps.audit.emit({ ...event, outcome: 'success', details: { brand: method.brand } })
+    request.log.info({ paymentMethodId: id }, 'payment method deleted')
+    return reply.code(204).send()
+  })
+
   app.post<{ Body: ChargeBody }>('/internal/charges', { schema: { body: schemas.charge } }, async (request, reply) => {
     const { paymentMethodId, amount, currency, orderId } = request.body
     const method = store.getMethod(paymentMethodId)
     request.authorize('payments.charge', { type: 'PaymentMethod', id: paymentMethodId }, {
-      entities: method ? [{ uid: { type: 'PaymentMethod', id: method.id }, attrs: { owner: ref('User', method.owner) }, parents: [] }] : [],
+      entities: method ? [methodEntity(method)] : [],
       denyAs: 'not-found',
     })
     if (!method) throw PaymentsErrors.methodNotFound()

@@ -1,6 +1,12 @@
 // Payment methods and charges in the payments service's own SQLite file.
 // Only the vault's ciphertext of the card number is stored (plus last4 and
 // brand for display, which PCI DSS allows); the CVC has no column at all.
+// Deleting a method leaves a tombstone, not a hole: recorded charges
+// reference the method (foreign key) and stay as they were for order history,
+// while the ciphertext and last4 are wiped (secure_delete zeroes the freed
+// bytes in the file). The card key is shared by every method, so shredding
+// a key per method is not an option; wiping the row is. A tombstone is
+// invisible: not listed, not counted, not found, not chargeable.
 import { randomBytes } from 'node:crypto'
 import { openDatabase, type Database } from '@bulwark/core'
 
@@ -31,6 +37,8 @@ const MIGRATIONS = [`
     status TEXT NOT NULL,
     created_at TEXT NOT NULL
   );
+`, `
+  ALTER TABLE methods ADD COLUMN deleted_at TEXT;
 `]
 
 type MethodRow = { id: string; owner: string; card_ciphertext: string; last4: string; brand: string; exp_month: number; exp_year: number; created_at: string }
@@ -47,7 +55,10 @@ export type PaymentsStore = {
   addMethod(input: Omit<StoredMethod, 'id' | 'createdAt'>, now: number): StoredMethod
   listMethods(owner: string, limit: number): StoredMethod[]
   countMethods(owner: string): number
+  /** A live method (never a deleted one). */
   getMethod(id: string): StoredMethod | undefined
+  /** Wipes the owner's live method down to a tombstone; false when there was none. */
+  deleteMethod(id: string, owner: string, now: number): boolean
   chargeForOrder(orderId: string): Charge | undefined
   addCharge(input: Omit<Charge, 'id' | 'createdAt'>, now: number): Charge
   close(): void
@@ -58,10 +69,13 @@ const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString('base64u
 
 export function openPaymentsStore(path: string): PaymentsStore {
   const db = openDatabase(path, { migrations: MIGRATIONS })
+  // Overwrite freed content with zeros, so a wiped ciphertext leaves no bytes behind in the file.
+  db.exec('PRAGMA secure_delete = ON')
   const insertMethod = db.prepare('INSERT INTO methods (id, owner, card_ciphertext, last4, brand, exp_month, exp_year, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-  const listMethods = db.prepare('SELECT * FROM methods WHERE owner = ? ORDER BY seq LIMIT ?')
-  const countMethods = db.prepare('SELECT COUNT(*) AS n FROM methods WHERE owner = ?')
-  const getMethod = db.prepare('SELECT * FROM methods WHERE id = ?')
+  const listMethods = db.prepare('SELECT * FROM methods WHERE owner = ? AND deleted_at IS NULL ORDER BY seq LIMIT ?')
+  const countMethods = db.prepare('SELECT COUNT(*) AS n FROM methods WHERE owner = ? AND deleted_at IS NULL')
+  const getMethod = db.prepare('SELECT * FROM methods WHERE id = ? AND deleted_at IS NULL')
+  const deleteMethod = db.prepare('UPDATE methods SET card_ciphertext = \'\', last4 = \'\', deleted_at = ? WHERE id = ? AND owner = ? AND deleted_at IS NULL')
   const chargeForOrder = db.prepare('SELECT * FROM charges WHERE order_id = ?')
   const insertCharge = db.prepare('INSERT INTO charges (id, order_id, method_id, owner, amount, currency, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
   return {
@@ -77,6 +91,7 @@ export function openPaymentsStore(path: string): PaymentsStore {
       const row = getMethod.get(id) as MethodRow | undefined
       return row ? toMethod(row) : undefined
     },
+    deleteMethod: (id, owner, now) => Number(deleteMethod.run(new Date(now).toISOString(), id, owner).changes) === 1,
     chargeForOrder(orderId) {
       const row = chargeForOrder.get(orderId) as ChargeRow | undefined
       return row ? toCharge(row) : undefined

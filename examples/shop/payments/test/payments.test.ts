@@ -4,13 +4,16 @@
 // orders' token exchange.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { Agent } from 'undici'
 import { serviceSpiffeId } from '@bulwark/core'
 import { api, startTestPlatform, type TestPlatform, type TestRuntime } from '../../../../packages/sdk/test/service-support/index.ts'
 import { createServiceClient } from '@bulwark/sdk/service'
 import { createPayments, luhnValid, type Payments } from '../src/index.ts'
+import { openPaymentsStore } from '../src/store.ts'
 
 const CARD = '4111111111111111'
 const CVC = '8317'
@@ -219,6 +222,111 @@ test('a charge is audited as payment.charged: the user, the card id, the order, 
   assert.equal(refused!.details?.orderId, 'ord_audit2')
 })
 
+const methodIds = async (sub: string) => (await api(gateway, url, 'GET', '/payments/methods', { token: await token(sub) })).body.items.map((m: { id: string }) => m.id)
+const deleteMethod = async (sub: string, id: string) => await api(gateway, url, 'DELETE', `/payments/methods/${id}`, { token: await token(sub) })
+
+test('the owner deletes a payment method: 204, no longer listed, no longer chargeable, its charges kept', async () => {
+  const pm = (await addCard('heidi')).body.id
+  const kept = (await addCard('heidi', '5555555555554444')).body.id
+  const charged = await chargeViaOrders('heidi', { paymentMethodId: pm, amount: 700, currency: 'USD', orderId: 'ord_del1' })
+  assert.equal(charged.status, 201)
+  const ciphertext = payments.store.getMethod(pm)!.cardCiphertext
+  payments.store.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+  assert.ok(readFileSync(payments.store.db.path).toString('latin1').includes(ciphertext), 'the ciphertext is in the file before the delete')
+  const res = await deleteMethod('heidi', pm)
+  assert.equal(res.status, 204)
+  assert.equal(res.body, undefined)
+  assert.deepEqual(await methodIds('heidi'), [kept])
+  const charge = await chargeViaOrders('heidi', { paymentMethodId: pm, amount: 700, currency: 'USD', orderId: 'ord_del2' })
+  assert.equal(charge.status, 404)
+  assert.equal(charge.body.code, 'BW_NOT_FOUND')
+  assert.equal(payments.store.chargeForOrder('ord_del2'), undefined)
+  // Asking again for the order charged on it before is a 404 too: the method is gone for charging.
+  assert.equal((await chargeViaOrders('heidi', { paymentMethodId: pm, amount: 700, currency: 'USD', orderId: 'ord_del1' })).status, 404)
+  // The charge recorded before stays, for order history.
+  assert.deepEqual(payments.store.chargeForOrder('ord_del1'), charged.body)
+  // Deleting it again is a 404 like any missing method; the freed slot counts again for the cap.
+  assert.equal((await deleteMethod('heidi', pm)).status, 404)
+  assert.equal(payments.store.countMethods('heidi'), 1)
+  // Nothing of the card is left in the file: the ciphertext and last4 are wiped, and the freed bytes zeroed.
+  const row = payments.store.db.prepare('SELECT card_ciphertext, last4 FROM methods WHERE id = ?').get(pm) as { card_ciphertext: string; last4: string }
+  assert.deepEqual({ ...row }, { card_ciphertext: '', last4: '' })
+  payments.store.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+  assert.deepEqual(piecesIn(payments.store.db.path, ciphertext), [], 'pieces of the deleted ciphertext remain in payments.db')
+})
+
+/** The 16-character pieces of `secret` (past its `bw:v…` prefix) still present in the file at `path`. */
+function piecesIn(path: string, secret: string): string[] {
+  const file = readFileSync(path).toString('latin1')
+  return Array.from({ length: secret.length - 16 }, (_, at) => secret.slice(at, at + 16)).filter((piece) => !piece.startsWith('bw:v') && file.includes(piece))
+}
+
+test('a deleted method leaves no piece of its ciphertext in the SQLite file (secure_delete)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bw-payments-'))
+  const store = openPaymentsStore(join(dir, 'payments.db'))
+  try {
+    // Shaped like the vault's ciphertexts (random bytes, base64url).
+    const ciphertexts = Array.from({ length: 5 }, () => `bw:v1:${randomBytes(72).toString('base64url')}`)
+    const ids = ciphertexts.map((cardCiphertext) => store.addMethod({ owner: 'nina', cardCiphertext, last4: '1111', brand: 'visa', expMonth: 12, expYear: future }, Date.now()).id)
+    store.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+    assert.ok(piecesIn(store.db.path, ciphertexts[2]!).length > 0, 'the ciphertext is in the file before the delete')
+    assert.equal(store.deleteMethod(ids[2]!, 'someone-else', Date.now()), false)
+    assert.equal(store.deleteMethod(ids[2]!, 'nina', Date.now()), true)
+    assert.equal(store.deleteMethod(ids[2]!, 'nina', Date.now()), false)
+    store.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+    assert.deepEqual(piecesIn(store.db.path, ciphertexts[2]!), [])
+    assert.equal(piecesIn(store.db.path, ciphertexts[3]!).length > 0, true, 'the other methods are untouched')
+  } finally {
+    store.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('deleting someone else\'s payment method is a 404 like a missing one, and deletes nothing (API1:2023 BOLA)', async () => {
+  const pm = (await addCard('ivan')).body.id
+  const before = rt.audit.events.length
+  const res = await deleteMethod('judy', pm)
+  assert.equal(res.status, 404)
+  assert.match(String(res.headers['content-type']), /^application\/problem\+json/)
+  const missing = await deleteMethod('judy', 'pm_doesnotexist')
+  assert.equal(missing.status, 404)
+  // Same answer either way: nothing tells a stranger that the method exists.
+  assert.deepEqual({ ...res.body, instance: undefined, requestId: undefined }, { ...missing.body, instance: undefined, requestId: undefined })
+  assert.ok(rt.audit.events.slice(before).some((e) => e.type === 'authz.denied' && e.action === 'payments.deleteMethod' && e.actor.id === 'judy'))
+  assert.deepEqual(await methodIds('ivan'), [pm])
+  assert.equal(payments.store.getMethod(pm)?.last4, '1111')
+  const charge = await chargeViaOrders('ivan', { paymentMethodId: pm, amount: 100, currency: 'USD', orderId: 'ord_after_bola' })
+  assert.equal(charge.status, 201, 'the owner still charges it')
+})
+
+test('deleting with a malformed id is a 400 problem and changes nothing; without a token a 401', async () => {
+  const pm = (await addCard('kim')).body.id
+  for (const id of ['nope', 'pm_', `pm_${'a'.repeat(65)}`, 'pm_a.b', encodeURIComponent('pm_a b')]) {
+    const res = await deleteMethod('kim', id)
+    assert.equal(res.status, 400, id)
+    assert.match(String(res.headers['content-type']), /^application\/problem\+json/)
+    assert.equal(res.body.code, 'BW_VALIDATION_FAILED')
+  }
+  assert.equal((await api(gateway, url, 'DELETE', `/payments/methods/${pm}`)).status, 401)
+  assert.deepEqual(await methodIds('kim'), [pm])
+})
+
+test('deleting a payment method is audited as payment_method.deleted (success, denied, failure) without card data', async () => {
+  const pm = (await addCard('leo')).body.id
+  const before = rt.audit.events.length
+  assert.equal((await deleteMethod('mike', pm)).status, 404)
+  assert.equal((await deleteMethod('leo', pm)).status, 204)
+  assert.equal((await deleteMethod('leo', pm)).status, 404)
+  const events = businessEvents(before, 'payment_method.deleted')
+  const leo = { kind: 'user', id: 'leo', clientId: 'shop-cli' }
+  const mike = { kind: 'user', id: 'mike', clientId: 'shop-cli' }
+  assert.deepEqual(events.map((e) => ({ actor: e.actor, action: e.action, resource: e.resource, outcome: e.outcome, reason: e.reason, details: e.details })), [
+    { actor: mike, action: 'payments.deleteMethod', resource: `PaymentMethod::"${pm}"`, outcome: 'denied', reason: 'BW_AUTHZ_DENIED', details: undefined },
+    { actor: leo, action: 'payments.deleteMethod', resource: `PaymentMethod::"${pm}"`, outcome: 'success', reason: undefined, details: { brand: 'visa' } },
+    { actor: leo, action: 'payments.deleteMethod', resource: `PaymentMethod::"${pm}"`, outcome: 'failure', reason: 'BW_NOT_FOUND', details: undefined },
+  ])
+})
+
 test('the CVC is never persisted and card numbers never appear in plaintext in any file or log', async () => {
   payments.store.db.exec('PRAGMA wal_checkpoint(FULL)')
   const columns = (payments.store.db.prepare('SELECT name FROM pragma_table_info(\'methods\')').all() as Array<{ name: string }>).map((c) => c.name)
@@ -232,8 +340,8 @@ test('the CVC is never persisted and card numbers never appear in plaintext in a
       assert.equal(containsNumber(text, secret), false, `${secret} found in ${file}`)
     }
   }
-  const rows = payments.store.db.prepare('SELECT card_ciphertext FROM methods').all() as Array<{ card_ciphertext: string }>
-  assert.ok(rows.every((r) => r.card_ciphertext.startsWith('bw:v')))
+  const rows = payments.store.db.prepare('SELECT card_ciphertext FROM methods WHERE deleted_at IS NULL').all() as Array<{ card_ciphertext: string }>
+  assert.ok(rows.length > 0 && rows.every((r) => r.card_ciphertext.startsWith('bw:v')))
   const logs = rt.logs.join('\n')
   assert.ok(logs.length > 0)
   // As a number on its own: a 4-digit CVC also occurs inside millisecond timestamps of log lines.
