@@ -49,7 +49,7 @@ runComponent({
     const section = { ...rt.config }
     const gateway = createGateway(section, {
       log: rt.log, metrics: rt.metrics, audit: rt.audit, clock: rt.clock, svid: rt.svid, authorizer, health: rt.health,
-      peer: (name) => rt.peer(name), healthPeers: enabledPeers(rt.paths.config, peers, rt.demo), publicUrl: rt.bootstrap.publicUrl,
+      peer: (name) => rt.peer(name), healthPeers: enabledPeers(rt.paths.config, peers, rt.demo), services: peers, publicUrl: rt.bootstrap.publicUrl,
     })
     const files = [rt.paths.config, ...(typeof section.routesFile === 'string' ? [section.routesFile] : [])]
     const watcher = watchRoutes({ files, read: () => readRoutesFromConfig(rt.paths.config), apply: (routes) => gateway.reload(routes), log: rt.log, audit: rt.audit })
