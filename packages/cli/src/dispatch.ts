@@ -7,7 +7,7 @@ import { UsageError } from './args.ts'
 
 type CommandModule = { usage: string; run(args: string[], ctx: ReturnType<typeof createCliContext>): Promise<number> }
 
-const COMMAND_NAMES = ['init', 'up', 'status', 'secrets', 'audit', 'alerts', 'incident', 'ca', 'policy'] as const
+const COMMAND_NAMES = ['init', 'up', 'status', 'secrets', 'audit', 'alerts', 'incident', 'ca', 'policy', 'service'] as const
 
 async function loadCommand(name: string): Promise<CommandModule> {
   // Each command is its own module, loaded only when used (keeps `status` fast).
@@ -26,6 +26,7 @@ commands:
   incident    revoke | rotate-keys | quarantine | release
   ca          issue | list workload certificates
   policy      validate | test | apply | diff Cedar policies
+  service     add: declare your own service (config, gateway route, starter policy)
 
 The home is .bulwark/ in the working directory unless --home or BULWARK_HOME says otherwise.
 Exit codes: 0 success, 1 failed check, 2 bad usage.`
