@@ -64,11 +64,12 @@ function serviceSource(): string {
 test('a project outside the repository installs the packed packages, adds a service and gets an answer through the gateway with a token', { timeout: 300_000 }, async (t) => {
   const started = Date.now()
   const work = mkdtempSync(join(tmpdir(), 'bulwark-installed-'))
-  let up: ChildProcess | undefined
+  const running: { up?: ChildProcess } = {}
   t.after(async () => {
+    const up = running.up
     if (up && up.exitCode === null) {
       up.kill('SIGTERM')
-      await new Promise((r) => up!.once('exit', r))
+      await new Promise((r) => up.once('exit', r))
     }
     rmSync(work, { recursive: true, force: true })
   })
@@ -88,7 +89,7 @@ test('a project outside the repository installs the packed packages, adds a serv
   assert.match(added, /added service `notes`/)
 
   // `npx bulwark up --demo`, started as the bin npx would run, so that stopping it reaches the supervisor itself.
-  up = spawn(process.execPath, [join(project, 'node_modules', '.bin', 'bulwark'), 'up', '--demo'], { cwd: project, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] })
+  const up = running.up = spawn(process.execPath, [join(project, 'node_modules', '.bin', 'bulwark'), 'up', '--demo'], { cwd: project, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   up.stdout!.on('data', (d) => { output += d })
   up.stderr!.on('data', (d) => { output += d })
@@ -97,7 +98,7 @@ test('a project outside the repository installs the packed packages, adds a serv
     const timer = setInterval(() => {
       if (Date.now() > deadline) { clearInterval(timer); reject(new Error(`bulwark up not ready in 120 s:\n${output.slice(-4000)}`)) }
       if (/Bulwark is ready/.test(output)) { clearInterval(timer); resolveReady() }
-      if (up!.exitCode !== null) { clearInterval(timer); reject(new Error(`bulwark up exited:\n${output.slice(-4000)}`)) }
+      if (up.exitCode !== null) { clearInterval(timer); reject(new Error(`bulwark up exited:\n${output.slice(-4000)}`)) }
     }, 200)
   })
   assert.match(output, /components: ca, audit, policy, vault, identity, gateway, notes\n/, 'the platform and the service, no demo shop')
