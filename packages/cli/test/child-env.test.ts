@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { childEnvironment, childExecArgv, COMPONENT_V8_FLAGS } from '../src/supervisor/child.ts'
+import { childEnvironment, childExecArgv, COMPONENT_V8_FLAGS, STRIP_HOOK } from '../src/supervisor/child.ts'
 
 function withEnv(vars: Record<string, string>, fn: () => void) {
   const saved = { ...process.env }
@@ -28,7 +28,8 @@ test('memory settings apply unless the operator set them; the V8 flags and cache
     assert.equal(env.MALLOC_ARENA_MAX, '2')
     assert.equal(env.UV_THREADPOOL_SIZE, '8', 'the operator\'s value wins')
   })
-  assert.deepEqual(childExecArgv(undefined), COMPONENT_V8_FLAGS)
+  // The load hook goes on every child, caches or not: installed packages are TypeScript under node_modules.
+  assert.deepEqual(childExecArgv(undefined), [...COMPONENT_V8_FLAGS, '--import', STRIP_HOOK])
   assert.deepEqual(childExecArgv('/tmp/cache').slice(0, COMPONENT_V8_FLAGS.length), COMPONENT_V8_FLAGS)
   assert.equal(childExecArgv('/tmp/cache').at(-2), '--import')
 })

@@ -16,7 +16,7 @@ export const CorsSchema = Type.Object({
 export const RouteSchema = Type.Object({
   /** Stable name: metric label, audit `route`. */
   id: Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }),
-  /** `/api/orders/:id`; a final `*` matches one or more remaining segments. */
+  /** `/api/orders/:id`; a final `*` matches one or more remaining segments, a final `**` zero or more. */
   path: Type.String({ pattern: '^/[A-Za-z0-9._~:@!$&\'()+,;=/*-]*$', maxLength: 256 }),
   methods: Type.Array(Method, { minItems: 1 }),
   /** Peer component name (e.g. `orders`). */
@@ -25,6 +25,8 @@ export const RouteSchema = Type.Object({
   stripPrefix: Type.Optional(Type.String({ pattern: '^/[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$' })),
   /** Public routes skip authentication (and only authentication). */
   public: Type.Boolean({ default: false }),
+  /** A token is verified when one is sent (a bad one is a 401); without one the caller is anonymous. */
+  optionalAuth: Type.Boolean({ default: false }),
   /** Cedar action id (`Action::"<action>"`); absent means no policy decision for this route. */
   action: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._:-]{1,128}$' })),
   scopes: Type.Array(Type.String(), { default: [] }),

@@ -7,6 +7,7 @@ import { checkSchema, ConfigError, type ConfigIssue } from '@bulwark/core'
 import { Type } from '@sinclair/typebox'
 import { RouteSchema, type RouteConfig } from './route-schema.ts'
 import { DEFAULT_ROUTES } from './default-routes.ts'
+import { expandServiceRoutes } from './service-routes.ts'
 import { createCidrList, type CidrList } from './ip.ts'
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
@@ -17,6 +18,8 @@ const stringAjv = addFormats(new Ajv({ allErrors: true, strict: false, coerceTyp
 export type CompiledRoute = RouteConfig & {
   readonly segments: readonly string[]
   readonly wildcard: boolean
+  /** A final `**`: the path itself matches too. */
+  readonly orSelf: boolean
   readonly validateBody?: ValidateFunction
   readonly validateQuery?: ValidateFunction
   readonly validateParams?: ValidateFunction
@@ -45,6 +48,8 @@ function closeObjects(schema: unknown): unknown {
 function compileRoute(route: RouteConfig, issues: ConfigIssue[], index: number): CompiledRoute | undefined {
   const at = `/routes/${index}`
   const segments = route.path === '/' ? [] : route.path.slice(1).split('/')
+  const orSelf = segments.at(-1) === '**'
+  if (orSelf) segments[segments.length - 1] = '*'
   const star = segments.indexOf('*')
   if (star !== -1 && star !== segments.length - 1) issues.push({ path: `${at}/path`, message: '`*` may only end a path' })
   if (route.grpc) checkGrpcRoute(route, issues, at)
@@ -70,6 +75,7 @@ function compileRoute(route: RouteConfig, issues: ConfigIssue[], index: number):
     ...route,
     segments: star === -1 ? segments : segments.slice(0, -1),
     wildcard: star !== -1,
+    orSelf,
     validateBody: compile(bodyAjv, route.body, 'body'),
     validateQuery: compile(stringAjv, route.query, 'query'),
     validateParams: compile(stringAjv, route.params, 'params'),
@@ -98,7 +104,8 @@ function checkGrpcRoute(route: RouteConfig, issues: ConfigIssue[], at: string): 
 }
 
 function matchPath(route: CompiledRoute, segments: readonly string[]): Record<string, string> | undefined {
-  if (route.wildcard ? segments.length <= route.segments.length : segments.length !== route.segments.length) return undefined
+  const min = route.wildcard && !route.orSelf ? route.segments.length + 1 : route.segments.length
+  if (route.wildcard ? segments.length < min : segments.length !== route.segments.length) return undefined
   let params: Record<string, string> | undefined
   for (let i = 0; i < route.segments.length; i++) {
     const pattern = route.segments[i]!
@@ -119,10 +126,16 @@ function matchPath(route: CompiledRoute, segments: readonly string[]): Record<st
   return params ?? {}
 }
 
-/** Validates and compiles a route table; throws a ConfigError listing every problem. */
-export function compileRoutes(input: readonly unknown[] | undefined): RouteTable {
-  const raw = structuredClone(input ?? DEFAULT_ROUTES) as unknown[]
-  const issues = checkSchema(RouteTableSchema, raw).map((i) => ({ ...i, path: `/routes${i.path === '/' ? '' : i.path}` }))
+/**
+ * Validates and compiles a route table; throws a ConfigError listing every problem.
+ * Entries in the user shape (`{prefix, service, auth}`, see service-routes.ts) are added to the
+ * table of the full entries, or to the demo table when there are none; `services` (the peers the
+ * gateway knows) makes a route to any other service an error.
+ */
+export function compileRoutes(input: readonly unknown[] | undefined, options: { services?: readonly string[] } = {}): RouteTable {
+  const { table, issues: serviceIssues } = expandServiceRoutes(structuredClone(input) as unknown[] | undefined, DEFAULT_ROUTES, options.services)
+  const raw = table
+  const issues = [...serviceIssues, ...checkSchema(RouteTableSchema, raw).map((i) => ({ ...i, path: `/routes${i.path === '/' ? '' : i.path}` }))]
   if (issues.length > 0) throw new ConfigError('routes', issues)
   const routes: CompiledRoute[] = []
   const ids = new Set<string>()

@@ -42,6 +42,8 @@ export type GatewayDeps = {
   peer(name: string): UpstreamPeer
   /** Components whose `/readyz` must pass before `/healthz` does. */
   healthPeers?: readonly string[]
+  /** Every peer by name: a route to any other service is refused. Absent: not checked. */
+  services?: readonly string[]
   /** The public URL, which is also the OIDC issuer. */
   publicUrl: string
   health?: Health
@@ -76,7 +78,7 @@ export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
   if (!deps.svid && !(config.tls.certFile && config.tls.keyFile)) throw new TypeError('createGateway: give deps.svid or tls.certFile + tls.keyFile for the edge certificate')
   const clock = deps.clock ?? systemClock
   const publicUrl = config.publicUrl ?? deps.publicUrl
-  let routes = compileRoutes(config.routesFile ? readRoutesFile(config.routesFile) : config.routes)
+  let routes = compileRoutes(config.routesFile ? readRoutesFile(config.routesFile) : config.routes, { services: deps.services })
   const revocations = createRevocationList()
   const blocks = createBlockList()
   const identity = () => deps.peer('identity')
@@ -183,7 +185,7 @@ export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
     get routes() { return routes },
     get redirectPort() { return redirect?.listening ? (redirect.address() as { port: number }).port : undefined },
     reload(next) {
-      routes = compileRoutes(next)
+      routes = compileRoutes(next, { services: deps.services })
       deps.log.info({ routes: routes.routes.length }, 'route table reloaded')
     },
     keys, revocations, blocks,

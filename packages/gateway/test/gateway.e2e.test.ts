@@ -296,6 +296,6 @@ test('exposes Prometheus metrics per route and stage to loopback', async () => {
 })
 
 function stripCompiled(route: Record<string, unknown>) {
-  const { segments: _s, wildcard: _w, validateBody: _b, validateQuery: _q, validateParams: _p, allowIps: _a, denyIps: _d, ...rest } = route
+  const { segments: _s, wildcard: _w, orSelf: _o, validateBody: _b, validateQuery: _q, validateParams: _p, allowIps: _a, denyIps: _d, ...rest } = route
   return rest
 }

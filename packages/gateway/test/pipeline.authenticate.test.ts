@@ -154,3 +154,15 @@ test('two Authorization headers are refused', async () => {
   const token = await s.sign()
   assert.equal(await outcome(() => s.stage.run(makeReq({ headers: { authorization: [`Bearer ${token}`, `Bearer ${token}`] } }), makeCtx({ route: routeOf({}) }))), 'BW_AUTHN_TOKEN_MALFORMED')
 })
+
+test('optional-auth routes let a request without a token through as anonymous, verify one that is sent, and refuse a bad one', async () => {
+  const s = await setup()
+  const anonymous = makeCtx({ route: routeOf({ optionalAuth: true }) })
+  await s.stage.run(makeReq({ headers: {} }), anonymous)
+  assert.equal(anonymous.principal, undefined)
+  const signedIn = makeCtx({ route: routeOf({ optionalAuth: true }) })
+  await s.stage.run(makeReq({ headers: { authorization: `Bearer ${await s.sign()}` } }), signedIn)
+  assert.equal(signedIn.principal?.subject, 'alice')
+  assert.equal(await outcome(() => s.stage.run(makeReq({ headers: { authorization: 'Bearer garbage' } }), makeCtx({ route: routeOf({ optionalAuth: true }) }))), 'BW_AUTHN_TOKEN_MALFORMED')
+  assert.equal(await outcome(() => s.stage.run(makeReq({ headers: {} }), makeCtx({ route: routeOf({}) }))), 'BW_AUTHN_TOKEN_MISSING')
+})

@@ -21,6 +21,11 @@ export const IdentityConfigSchema = Type.Object({
   exchange: Type.Record(Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$' }), Type.Array(Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$' })), {
     default: { gateway: ['users', 'catalog', 'orders', 'payments', 'identity'], orders: ['payments'], users: ['identity'] },
   }),
+  /**
+   * The user's services that a gateway route targets (`bulwark up` sets it from `components.gateway.routes`):
+   * the gateway may exchange tokens for them too, on top of `exchange.gateway`.
+   */
+  routedServices: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$' }), { maxItems: 256, default: [] }),
   lockout: Type.Object({
     /** Failures inside the window that trigger the temporary lockout. */
     maxFailures: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),

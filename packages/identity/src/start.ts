@@ -4,7 +4,7 @@
 import { readFileSync, statSync } from 'node:fs'
 import { loadConfig } from '@bulwark/core'
 import type { ComponentRuntime, StartResult } from '@bulwark/sdk/runtime'
-import { IdentityConfigSchema } from './config.ts'
+import { IdentityConfigSchema, type IdentityConfig } from './config.ts'
 import { createIdentity } from './identity.ts'
 import { seedDemo } from './seed.ts'
 
@@ -23,8 +23,15 @@ function ownSection(section: Record<string, unknown>): Record<string, unknown> {
   return rest
 }
 
+/** `exchange.gateway` widened by the services gateway routes lead to (see `routedServices`). */
+export function withRoutedServices(config: IdentityConfig): IdentityConfig {
+  if (config.routedServices.length === 0) return config
+  const gateway = [...new Set([...(config.exchange.gateway ?? []), ...config.routedServices])]
+  return { ...config, exchange: { ...config.exchange, gateway } }
+}
+
 export async function startIdentity(rt: ComponentRuntime): Promise<StartResult> {
-  const config = loadConfig(IdentityConfigSchema, { source: 'components.identity', value: ownSection(rt.config) })
+  const config = withRoutedServices(loadConfig(IdentityConfigSchema, { source: 'components.identity', value: ownSection(rt.config) }))
   const { host, port } = rt.bootstrap.listen
   const identity = createIdentity(config, {
     log: rt.log, audit: rt.audit, svid: rt.svid, clock: rt.clock, metrics: rt.metrics, health: rt.health,

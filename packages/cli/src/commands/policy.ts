@@ -3,7 +3,7 @@
 // `diff`, `versions` and `rollback` talk to the policy service over mTLS with
 // the operator certificate.
 import { existsSync, readFileSync, statSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
   casePolicyPaths, formatDiagnostics, loadCaseFile, readPolicyPath, resolveEntities, runPolicyCases, validatePolicyFiles, type Diagnostic,
@@ -24,8 +24,9 @@ export const usage = `bulwark policy <command> [--json]
   rollback VERSION                activate an older version
 Exit codes: 0 success, 1 failed check or refused, 2 bad usage.`
 
-const PACKAGED_SCHEMA = fileURLToPath(new URL('../../../policy/schema/bulwark.cedarschema', import.meta.url))
-const PACKAGED_POLICIES = fileURLToPath(new URL('../../../policy/policies', import.meta.url))
+// The policy package's schema and default policies (data files it exports), wherever it is installed.
+const PACKAGED_SCHEMA = fileURLToPath(import.meta.resolve('@bulwark/policy/schema/bulwark.cedarschema'))
+const PACKAGED_POLICIES = dirname(fileURLToPath(import.meta.resolve('@bulwark/policy/policies/platform.cedar')))
 
 function readText(path: string, what: string): string {
   try {

@@ -96,6 +96,8 @@ export async function run(args: string[], _ctx: CliContext): Promise<number> {
   // The runtime receives it as it would over IPC (sdk/runtime/bootstrap-source.ts).
   const runtime = await import('@bulwark/sdk/runtime')
   runtime.provideBootstrap(bootstrap)
-  await import(pathToFileURL(entryPointOf(component)).href)
+  const entry = entryPointOf(component)
+  if (!entry) throw new UsageError(`component \`${component}\` is not installed here`)
+  await import(pathToFileURL(entry).href)
   return 0
 }

@@ -2,10 +2,11 @@
 // first run, starts every component, prints the gateway URL, and shuts down
 // cleanly on SIGINT/SIGTERM.
 import { existsSync } from 'node:fs'
-import { gatewayUrl } from '@bulwark/core/base'
+import { checkServices, gatewayUrl } from '@bulwark/core/base'
 import { intFlag, parseArgs, UsageError } from '../args.ts'
 import type { CliContext } from '../context.ts'
 import { plannedComponents } from '../supervisor/components.ts'
+import { launchSpecOf } from '../supervisor/launch-spec.ts'
 import { isProcessAlive, readRunState } from '../supervisor/state.ts'
 import { createSupervisor } from '../supervisor/supervisor.ts'
 
@@ -32,6 +33,20 @@ export async function run(args: string[], ctx: CliContext): Promise<number> {
   const base = ctx.config()
   const config = port === undefined ? base : { ...base, components: { ...base.components, gateway: { ...base.components.gateway!, port } } }
   const names = plannedComponents(config, demo)
+  // The user's services and routes are checked before anything starts; so is whether each can run (sidecar: planned).
+  const problems = checkServices(config)
+  if (problems.length > 0) {
+    ctx.err(`bulwark: ${ctx.paths.config}: ${problems.length} problem(s):\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`)
+    return 1
+  }
+  for (const name of names) {
+    try {
+      launchSpecOf(config, name, ctx.home)
+    } catch (error) {
+      ctx.err(`bulwark: ${(error as Error).message}`)
+      return 1
+    }
+  }
   const write = (line: string) => process.stdout.write(`${line}\n`)
   const supervisor = createSupervisor(ctx, config, names, { demo, write })
 

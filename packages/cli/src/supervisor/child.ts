@@ -13,8 +13,10 @@ export type ChildHandle = {
   exited: Promise<number | null>
 }
 
+/** The load hook that runs Bulwark's TypeScript from node_modules, with the strip cache (see @bulwark/sdk/register). */
+export const STRIP_HOOK = fileURLToPath(import.meta.resolve('@bulwark/sdk/register'))
+
 /** Environment a child inherits: ours minus anything that looks like a credential. */
-const STRIP_HOOK = fileURLToPath(new URL('./strip-cache-hook.mjs', import.meta.url))
 
 /**
  * Memory settings for every component (bench/system: ~40 % less RSS together).
@@ -57,14 +59,18 @@ export function childEnvironment(cacheDir: string | undefined): NodeJS.ProcessEn
 const STRIPPED = new Set(['BULWARK_DATABASE_URL', 'BULWARK_REDIS_URL', 'DATABASE_URL', 'REDIS_URL', 'PGPASSFILE', 'PGSERVICEFILE'])
 const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:[^/@\s]+@/i
 
-/** Node flags of a component process: the memory flags, and the TypeScript cache hook when caches are on. */
-export function childExecArgv(cacheDir: string | undefined): string[] {
-  return [...COMPONENT_V8_FLAGS, ...(cacheDir ? ['--import', STRIP_HOOK] : [])]
+/** Node flags of a component process: the memory flags, and the TypeScript load hook (it caches when caches are on). */
+export function childExecArgv(_cacheDir?: string): string[] {
+  return [...COMPONENT_V8_FLAGS, '--import', STRIP_HOOK]
 }
 
 export function startChild(entry: string, bootstrap: BootstrapMessage, write: (line: string) => void, options: { readyTimeoutMs?: number; cacheDir?: string } = {}): ChildHandle {
-  const readyTimeoutMs = options.readyTimeoutMs ?? 120_000
   const child = fork(entry, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: childEnvironment(options.cacheDir), execArgv: childExecArgv(options.cacheDir) })
+  return superviseChild(child, bootstrap, write, options.readyTimeoutMs)
+}
+
+/** Prefixes a started child's output, sends it the bootstrap over IPC and settles `ready` on its answer or its death. */
+export function superviseChild(child: ChildProcess, bootstrap: BootstrapMessage, write: (line: string) => void, readyTimeoutMs = 120_000): ChildHandle {
   const prefix = `[${bootstrap.component}]`.padEnd(11)
   for (const stream of [child.stdout, child.stderr]) {
     if (!stream) continue
@@ -77,10 +83,12 @@ export function startChild(entry: string, bootstrap: BootstrapMessage, write: (l
       if (message?.type === 'ready') { clearTimeout(timer); resolve(message.url) }
       if (message?.type === 'fatal') { clearTimeout(timer); reject(new Error(`${bootstrap.component}: ${message.message}`)) }
     })
+    // A program that cannot be started at all (ENOENT, EACCES) never exits: it errors.
+    child.once('error', (error) => { clearTimeout(timer); reject(new Error(`${bootstrap.component} could not start: ${error.message}`)) })
     void exited.then((code) => { clearTimeout(timer); reject(new Error(`${bootstrap.component} exited with code ${code} before it was ready`)) })
   })
   ready.catch(() => {})
-  child.send(bootstrap)
+  child.send(bootstrap, (error) => { if (error) write(`${prefix} bootstrap not delivered: ${error.message}`) })
   return { process: child, ready, exited }
 }
 

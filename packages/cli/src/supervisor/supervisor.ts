@@ -4,7 +4,10 @@
 import { componentGrpcUrl, componentUrl, gatewayUrl, serviceSpiffeId, type BootstrapMessage, type PlatformConfig } from '@bulwark/core/base'
 import type { CliContext } from '../context.ts'
 import { startChild, stopChild, type ChildHandle } from './child.ts'
-import { codeCacheDir, entryPointOf } from './components.ts'
+import { codeCacheDir } from './components.ts'
+import { launchSpecOf } from './launch-spec.ts'
+import { serviceBootstrapConfig } from './service-bootstrap.ts'
+import { startServiceChild } from './service-child.ts'
 import { waitUntilServing } from './readiness.ts'
 import { writeRunState, type ComponentState, type RunState } from './state.ts'
 import { resolveStorage } from './storage.ts'
@@ -56,14 +59,18 @@ export function createSupervisor(ctx: CliContext, config: PlatformConfig, names:
       spiffeId: serviceSpiffeId(config.trustDomain, name),
       listen: { host: name === 'gateway' ? config.publicHost : config.internalHost, port },
       caUrl: componentUrl(config, 'ca'), joinToken: token, publicUrl: gatewayUrl(config),
-      svidTtlSeconds: config.svidTtlSeconds, peers, config: rest, demo: options.demo,
+      svidTtlSeconds: config.svidTtlSeconds, peers, config: serviceBootstrapConfig(config, name, rest), demo: options.demo,
       ...(storage ? { storage } : {}),
     }
   }
 
   async function launch(name: string): Promise<void> {
     const token = name === 'ca' ? undefined : await joinToken(serviceSpiffeId(config.trustDomain, name))
-    const handle = startChild(entryPointOf(name), bootstrapFor(name, token), options.write, { cacheDir: codeCacheDir() })
+    const spec = launchSpecOf(config, name, ctx.home)
+    const childOptions = { cacheDir: codeCacheDir() }
+    const handle = spec.kind === 'component'
+      ? startChild(spec.entry, bootstrapFor(name, token), options.write, childOptions)
+      : startServiceChild(spec, bootstrapFor(name, token), options.write, childOptions)
     children.set(name, handle)
     const state = states.get(name)!
     state.pid = handle.process.pid ?? null

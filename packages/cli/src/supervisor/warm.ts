@@ -14,8 +14,10 @@ import { codeCacheDir, entryPointOf } from './components.ts'
 const WARM_CHILD = fileURLToPath(new URL('./warm-child.ts', import.meta.url))
 
 function warmOne(name: string, cacheDir: string): Promise<boolean> {
+  const entry = entryPointOf(name)
+  if (!entry) return Promise.resolve(false)
   return new Promise((resolve) => {
-    const child = fork(WARM_CHILD, [dirname(entryPointOf(name))], { stdio: 'ignore', env: childEnvironment(cacheDir), execArgv: childExecArgv(cacheDir) })
+    const child = fork(WARM_CHILD, [dirname(entry)], { stdio: 'ignore', env: childEnvironment(cacheDir), execArgv: childExecArgv(cacheDir) })
     child.on('exit', (code) => resolve(code === 0))
     child.on('error', () => resolve(false))
   })

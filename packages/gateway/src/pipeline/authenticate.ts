@@ -128,6 +128,7 @@ export function createAuthenticateStage(options: AuthenticateOptions): Stage & {
     },
     async run(req, ctx) {
       if (ctx.route?.public) return
+      if (ctx.route?.optionalAuth && req.headers.authorization === undefined) return
       const token = bearerToken(req, options.maxTokenBytes)
       if (!token) throw GatewayErrors.tokenMissing(undefined, { headers: CHALLENGE })
       let entry = lookup(token)
