@@ -203,3 +203,19 @@ test('deploy refuses a database URL carrying a password, and a non-empty output 
   assert.equal(again.code, 1)
   assert.match(again.stderr, /not empty/)
 })
+
+test('a component that serves gRPC (catalog) exposes its gRPC port in its Service and container, peers learn its grpcUrl, and only its allowed callers reach that port', () => {
+  const objects = objectsIn(rendered, 'base')
+  const service = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'catalog')!
+  assert.ok(service.spec.ports.some((p: { name: string; port: number }) => p.name === 'grpc' && p.port === 8622), JSON.stringify(service.spec.ports))
+  const deployment = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'catalog')!
+  assert.ok(deployment.spec.template.spec.containers[0].ports.some((p: { name: string }) => p.name === 'grpc'))
+  const ingress = objects.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'catalog-ingress')!
+  assert.deepEqual(ingress.spec.ingress[0].ports.map((p: { port: number }) => p.port).sort(), [8612, 8622])
+  const gatewayEgress = objects.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'gateway-egress')!
+  const toCatalog = gatewayEgress.spec.egress.find((rule: { to?: Array<{ podSelector: { matchLabels: Record<string, string> } }> }) => rule.to?.[0]?.podSelector.matchLabels['app.kubernetes.io/name'] === 'catalog')
+  assert.deepEqual(toCatalog.ports.map((p: { port: number }) => p.port).sort(), [8612, 8622])
+  const bootstrap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'bulwark-bootstrap')!
+  const gatewayBootstrap = JSON.parse(bootstrap.data!['gateway.json']!)
+  assert.equal(gatewayBootstrap.peers.catalog.grpcUrl, 'https://catalog.bulwark.svc:8622')
+})

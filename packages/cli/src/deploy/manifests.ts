@@ -56,6 +56,13 @@ const RESOURCES: Record<string, Resources> = { identity: LARGE, gateway: LARGE, 
 export const labelsOf = (component: string) => ({ 'app.kubernetes.io/name': component, 'app.kubernetes.io/part-of': 'bulwark' })
 export const serviceAccountOf = (component: string) => `bulwark-${component}`
 const portOf = (o: RenderOptions, component: string) => o.config.components[component]!.port
+/** The component's gRPC listener (`grpcPort`), when it serves one: same mTLS, its own port. */
+const grpcPortOf = (o: RenderOptions, component: string) => (o.config.components[component] as { grpcPort?: number }).grpcPort
+/** Every port a component listens on for its peers (mTLS, and gRPC when it serves it). */
+const peerPortsOf = (o: RenderOptions, component: string) => {
+  const grpc = grpcPortOf(o, component)
+  return [portOf(o, component), ...(grpc === undefined ? [] : [grpc])]
+}
 const hostOf = (o: RenderOptions, component: string) => `${component}.${o.namespace}.svc`
 const urlOf = (o: RenderOptions, component: string) => `https://${hostOf(o, component)}:${portOf(o, component)}`
 
@@ -83,8 +90,12 @@ type Install = { from: string; to: string; secret?: true }
 /** The bootstrap `bulwark run` reads: what `bulwark up` would send over IPC, with no secret in it. */
 export function bootstrapOf(o: RenderOptions, component: string, withDatabases: boolean): Record<string, unknown> {
   const { port: _port, enabled: _enabled, ...section } = o.config.components[component]!
-  const peers: Record<string, { url: string; spiffeId: string }> = {}
-  for (const other of o.components) if (other !== component) peers[other] = { url: urlOf(o, other), spiffeId: serviceSpiffeId(o.config.trustDomain, other) }
+  const peers: Record<string, { url: string; spiffeId: string; grpcUrl?: string }> = {}
+  for (const other of o.components) {
+    if (other === component) continue
+    const grpc = grpcPortOf(o, other)
+    peers[other] = { url: urlOf(o, other), spiffeId: serviceSpiffeId(o.config.trustDomain, other), ...(grpc === undefined ? {} : { grpcUrl: `https://${hostOf(o, other)}:${grpc}` }) }
+  }
   const install: Install[] = [{ from: `${BOOTSTRAP_DIR}/config.json`, to: 'config.json' }]
   if (component === 'ca') {
     for (const file of ['root.crt', 'intermediate.crt']) install.push({ from: `/etc/bulwark/ca/${file}`, to: `ca/${file}` })
@@ -141,7 +152,10 @@ export function service(o: RenderOptions, component: string): K8sObject {
     spec: {
       // The gateway is the only public entry; put a LoadBalancer or Ingress (TLS passthrough) in front of it.
       type: 'ClusterIP', selector: labelsOf(component),
-      ports: [{ name: component === 'gateway' ? 'https' : 'mtls', port: component === 'gateway' ? 443 : port, targetPort: port, protocol: 'TCP' }],
+      ports: [
+        { name: component === 'gateway' ? 'https' : 'mtls', port: component === 'gateway' ? 443 : port, targetPort: port, protocol: 'TCP' },
+        ...(grpcPortOf(o, component) === undefined ? [] : [{ name: 'grpc', port: grpcPortOf(o, component)!, targetPort: grpcPortOf(o, component)!, protocol: 'TCP' }]),
+      ],
     },
   }
 }
@@ -245,7 +259,11 @@ export function deployment(o: RenderOptions, component: string, withDatabases: b
           containers: [{
             name: component, image: o.image, imagePullPolicy: 'IfNotPresent',
             args: [component],
-            ports: [{ name: 'mtls', containerPort: port, protocol: 'TCP' }, { name: 'health', containerPort: HEALTH_PORT, protocol: 'TCP' }],
+            ports: [
+              { name: 'mtls', containerPort: port, protocol: 'TCP' },
+              ...(grpcPortOf(o, component) === undefined ? [] : [{ name: 'grpc', containerPort: grpcPortOf(o, component)!, protocol: 'TCP' }]),
+              { name: 'health', containerPort: HEALTH_PORT, protocol: 'TCP' },
+            ],
             env: [{ name: 'BULWARK_HOME', value: HOME }],
             resources: RESOURCES[component] ?? SMALL,
             startupProbe: probe('/healthz', 2, 60),
@@ -273,10 +291,10 @@ export function defaultDeny(o: RenderOptions): K8sObject {
   return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: meta(o, 'default-deny'), spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] } }
 }
 
-/** Ingress of one component: from each caller the graph allows, on its mTLS port only (the gateway: from anywhere). */
+/** Ingress of one component: from each caller the graph allows, on its mTLS (and gRPC) ports only (the gateway: from anywhere). */
 export function ingressPolicy(o: RenderOptions, component: string): K8sObject {
   const callers = o.edges.filter((e) => e.to === component).map((e) => e.from)
-  const ports = [{ protocol: 'TCP', port: portOf(o, component) }]
+  const ports = peerPortsOf(o, component).map((port) => ({ protocol: 'TCP', port }))
   const ingress = component === 'gateway'
     ? [{ ports }]
     : callers.length > 0 ? [{ from: callers.map((c) => ({ podSelector: { matchLabels: labelsOf(c) } })), ports }] : []
@@ -290,7 +308,7 @@ export function ingressPolicy(o: RenderOptions, component: string): K8sObject {
 export function egressPolicy(o: RenderOptions, component: string): K8sObject {
   const egress: unknown[] = [DNS_RULE]
   for (const callee of o.edges.filter((e) => e.from === component).map((e) => e.to)) {
-    egress.push({ to: [{ podSelector: { matchLabels: labelsOf(callee) } }], ports: [{ protocol: 'TCP', port: portOf(o, callee) }] })
+    egress.push({ to: [{ podSelector: { matchLabels: labelsOf(callee) } }], ports: peerPortsOf(o, callee).map((port) => ({ protocol: 'TCP', port })) })
   }
   // The API server is not a pod: the CA reads the issuer's keys at its address, on the usual ports.
   if (component === 'ca') egress.push({ ports: [{ protocol: 'TCP', port: 443 }, { protocol: 'TCP', port: 6443 }] })
