@@ -19,16 +19,16 @@ const STRIP_HOOK = fileURLToPath(new URL('./strip-cache-hook.mjs', import.meta.u
 /**
  * Memory settings for every component (bench/system: ~40 % less RSS together).
  * glibc gives each thread that calls malloc its own 64 MB arena and keeps what
- * it frees there; two arenas keep that in check. Blocks of 32 KiB and more
- * (socket read buffers, argon2's 19 MiB, Cedar's wasm bytes) are mapped on
- * their own and go back to the OS when freed: below the heap's top, glibc
- * never returns a freed block, and with the threshold at 1 MiB the 32 KiB to
- * 1 MiB blocks of start-up and of each request left 8 to 11 MiB free but held
- * in every component (malloc_stats; bench/system: 60–90 MB less PSS for the
- * whole system, for about 1 % more CPU per request). Two libuv threads match
- * the machine's two cores. Any of these set by the operator wins.
+ * it frees there; two arenas keep that in check. Blocks of 16 KiB and more (a
+ * TLS connection's record buffers, socket reads, argon2's 19 MiB, Cedar's wasm
+ * bytes) are mapped on their own and go back to the OS when freed: glibc never
+ * returns a freed block below the heap's top, so with the threshold at 1 MiB
+ * the buffers of start-up and of every connection a burst opened stayed held,
+ * free, in each component (malloc_stats: 8 to 11 MiB per component; bench/system:
+ * shop services 78–81 MB PSS after the workload, now 61–70). Two libuv threads
+ * match the machine's two cores. Any of these set by the operator wins.
  */
-const MEMORY_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '32768', UV_THREADPOOL_SIZE: '2' }
+const MEMORY_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '16384', UV_THREADPOOL_SIZE: '2' }
 /**
  * V8 settings for every component: the young generation capped at 1 MiB per
  * semi-space (default 16), so fewer pages are held between scavenges, and one
