@@ -25,8 +25,11 @@ const STRIP_HOOK = fileURLToPath(new URL('./strip-cache-hook.mjs', import.meta.u
  * returns a freed block below the heap's top, so with the threshold at 1 MiB
  * the buffers of start-up and of every connection a burst opened stayed held,
  * free, in each component (malloc_stats: 8 to 11 MiB per component; bench/system:
- * shop services 78–81 MB PSS after the workload, now 61–70). Two libuv threads
- * match the machine's two cores. Any of these set by the operator wins.
+ * 85–100 MB less PSS for the whole system, shop services 81–88 MB after the
+ * workload, now 66–69). The price is paid at start-up, when many such blocks
+ * come and go: 1.5–2.8 s more CPU to ready for all components together (about
+ * +15 %); per request it is lost in the noise. Two libuv threads match the
+ * machine's two cores. Any of these set by the operator wins.
  */
 const MEMORY_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '16384', UV_THREADPOOL_SIZE: '2' }
 /**
