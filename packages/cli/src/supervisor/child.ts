@@ -27,7 +27,7 @@ const STRIP_HOOK = fileURLToPath(new URL('./strip-cache-hook.mjs', import.meta.u
  * free, in each component (malloc_stats: 8 to 11 MiB per component; bench/system:
  * 85–100 MB less PSS for the whole system, shop services 81–88 MB after the
  * workload, now 66–69). The price is paid at start-up, when many such blocks
- * come and go: 1.5–2.8 s more CPU to ready for all components together (about
+ * come and go: 1.5–2.9 s more CPU to ready for all components together (about
  * +15 %); per request it is lost in the noise. Two libuv threads match the
  * machine's two cores. Any of these set by the operator wins.
  */
