@@ -79,7 +79,7 @@ export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
   const clock = deps.clock ?? systemClock
   const publicUrl = config.publicUrl ?? deps.publicUrl
   let routes = compileRoutes(config.routesFile ? readRoutesFile(config.routesFile) : config.routes, { services: deps.services })
-  const revocations = createRevocationList()
+  const revocations = createRevocationList({ now: () => clock.now() })
   const blocks = createBlockList()
   const identity = () => deps.peer('identity')
   const keys = createKeySet({

@@ -6,6 +6,7 @@ import { once } from 'node:events'
 import { Agent } from 'undici'
 import { createSilentLogger } from '@bulwark/core'
 import { startLongPoll } from '../src/feeds/long-poll.ts'
+import { createRevocationList, REVOCATION_RETENTION_MS } from '../src/feeds/revocations.ts'
 
 async function withFeed(handler: (req: IncomingMessage, res: ServerResponse) => void, run: (url: string, dispatcher: Agent) => Promise<void>) {
   const server = createServer(handler)
@@ -65,4 +66,26 @@ test('a feed that answers at once with nothing is not polled in a tight loop', a
       feed.stop()
     }
   })
+})
+
+test('the revocation list keeps a revocation while a token it kills can live, and drops it after (bounded by the retention)', () => {
+  let now = Date.UTC(2026, 0, 1)
+  const list = createRevocationList({ now: () => now })
+  const issued = now / 1000 - 60
+  const at = (ms: number) => new Date(ms).toISOString()
+  list.apply(Array.from({ length: 5000 }, (_, i) => ({ seq: i + 1, kind: 'jti', value: `jti-${i}`, revokedAt: at(now) })))
+  list.apply([{ seq: 5001, kind: 'subject', value: 'alice', revokedAt: at(now) }, { seq: 5002, kind: 'client', value: 'shop-cli', revokedAt: at(now) }])
+  assert.equal(list.size, 5002)
+  // An hour later (identity's longest access token): every revocation still holds.
+  now += 60 * 60 * 1000
+  list.apply([{ seq: 5003, kind: 'jti', value: 'later', revokedAt: at(now) }])
+  assert.equal(list.size, 5003)
+  assert.equal(list.isRevoked({ jti: 'jti-42', sub: 'bob', iat: issued }), true)
+  assert.equal(list.isRevoked({ sub: 'alice', iat: issued }), true)
+  assert.equal(list.isRevoked({ sub: 'bob', client_id: 'shop-cli', iat: issued }), true)
+  // Past the retention the old entries go; the recent one stays.
+  now += REVOCATION_RETENTION_MS
+  list.apply([])
+  assert.equal(list.size, 1)
+  assert.equal(list.isRevoked({ jti: 'later', sub: 'bob', iat: issued }), true)
 })

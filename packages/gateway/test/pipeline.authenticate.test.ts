@@ -21,7 +21,7 @@ async function setup() {
     clock, log: createSilentLogger(), refetchIntervalMs: 10_000, maxAgeMs: 300_000,
     async fetchJwks() { fetches++; if (failing) throw new Error('down'); return structuredClone(jwks) },
   })
-  const revocations = createRevocationList()
+  const revocations = createRevocationList({ now: () => clock.now() })
   const stage = createAuthenticateStage({ keys, issuer: ISSUER, audiences: [ISSUER], algorithms: ['ES256', 'RS256'], clockSkewSeconds: 5, maxTokenBytes: 4096, cacheSize: 100, clock, revocations })
   let key = es.privateKey
   let kid = 'e1'

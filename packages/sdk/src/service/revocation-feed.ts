@@ -17,13 +17,24 @@ export type RevocationFeedOptions = {
   clock: Clock
   waitSeconds?: number
   maxStalenessMs?: number
+  /** How long a revocation is kept (default REVOCATION_RETENTION_MS). */
+  retainMs?: number
 }
+
+/**
+ * A revocation kills tokens issued before it, and identity's tokens live at most 1 h (access tokens; exchanged ones
+ * 5 min): past 2 h every token it could kill has expired and is refused on `exp` alone, so the entry goes (without
+ * this the list grew by one entry per logout, erasure or revoked token, forever).
+ */
+export const REVOCATION_RETENTION_MS = 2 * 60 * 60 * 1000
 
 export type RevocationFeed = {
   /** Throws when the token is revoked or the feed cannot vouch for it. */
   check(token: { sub: string; clientId?: string; jti?: string; iat?: number }): void
   /** True while the feed is synced and fresh enough to vouch for tokens. */
   healthy(): boolean
+  /** Revocations held (subjects, clients and token ids). */
+  readonly size: number
   /** Resolves after the first successful sync (or rejects after `timeoutMs`). */
   ready(timeoutMs?: number): Promise<void>
   stop(): void
@@ -38,9 +49,11 @@ function toMillis(value: string | number): number {
 export function createRevocationFeed(options: RevocationFeedOptions): RevocationFeed {
   const wait = options.waitSeconds ?? 25
   const maxStaleness = options.maxStalenessMs ?? (wait + 35) * 1000
+  const retainMs = options.retainMs ?? REVOCATION_RETENTION_MS
   const subjects = new Map<string, number>()
   const clients = new Map<string, number>()
-  const jtis = new Set<string>()
+  const jtis = new Map<string, number>()
+  let nextPrune = 0
   let after = 0
   let lastSync = 0
   let stopped = false
@@ -50,12 +63,14 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
   function apply(entries: RevocationEntry[]): void {
     for (const entry of entries) {
       const at = toMillis(entry.revokedAt)
-      if (entry.kind === 'jti') jtis.add(entry.value)
-      else {
-        const map = entry.kind === 'client' ? clients : subjects
-        map.set(entry.value, Math.max(map.get(entry.value) ?? 0, at))
-      }
+      const map = entry.kind === 'jti' ? jtis : entry.kind === 'client' ? clients : subjects
+      map.set(entry.value, Math.max(map.get(entry.value) ?? 0, at))
     }
+    // Entries past the retention go, at most once a minute (a pass walks every entry). An unreadable time never goes.
+    const now = options.clock.now()
+    if (now < nextPrune) return
+    nextPrune = now + 60_000
+    for (const map of [subjects, clients, jtis]) for (const [key, at] of map) if (at < now - retainMs) map.delete(key)
   }
 
   async function poll(waitSeconds: number): Promise<void> {
@@ -94,6 +109,7 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
   const healthy = () => lastSync !== 0 && options.clock.now() - lastSync <= maxStaleness
   return {
     healthy,
+    get size() { return subjects.size + clients.size + jtis.size },
     check(token) {
       if (!healthy()) throw ServiceErrors.revocationsUnavailable()
       const issuedAt = (token.iat ?? 0) * 1000
