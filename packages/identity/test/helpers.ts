@@ -97,7 +97,7 @@ export async function startHarness(overrides: Partial<IdentityConfig> = {}): Pro
   for (let attempt = 0; !identity; attempt++) {
     const port = await freePort()
     url = `https://127.0.0.1:${port}`
-    const candidate = createIdentity(config, {
+    const candidate = await createIdentity(config, {
       internalUrl: url,
       log: process.env.IDENTITY_TEST_LOG ? createLogger({ name: 'identity', level: 'debug' }) : createSilentLogger(), audit, svid, clock, issuer: forwarder.url, trustDomain: ca.trustDomain,
       database: join(dir.path, 'identity.db'), masterKey,
