@@ -24,11 +24,11 @@ export type IdentityContext = {
   mfa: MfaPendingStore
   keys: SigningKeys
   /** Rebuilds the provider after a key change. */
-  reloadKeys(): void
+  reloadKeys(): Promise<void>
   /** Revokes every session, grant and token of a user or client and publishes it to the feed. */
   revokeSubject(subject: { kind: 'user' | 'client'; id: string }): Promise<number>
   /** Live sessions, grants and tokens of a user, counted by kind (never the records themselves). */
-  recordsOf(accountId: string): Record<string, number>
+  recordsOf(accountId: string): Promise<Record<string, number>>
   csrf(uid: string): string
   audit: AuditSink
   clock: Clock

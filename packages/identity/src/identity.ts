@@ -1,18 +1,21 @@
 // createIdentity(config, deps): the OIDC provider mounted on a Fastify mTLS
-// server next to the login pages and the admin API, over one SQLite store.
+// server next to the login pages and the admin API, over one store: identity's
+// SQLite file, or schema `bulwark_identity` on PostgreSQL, where any number of
+// identity replicas share every record (sessions, interactions, codes, tokens,
+// users, clients, lockouts, revocations, signing keys).
 import { createHmac } from 'node:crypto'
 import type { ServerOptions } from 'node:https'
 import formbody from '@fastify/formbody'
 import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose'
-import type { Provider } from 'oidc-provider'
+import { Provider } from 'oidc-provider'
 import {
   createServiceServer, mtlsServerOptions, serviceSpiffeId, systemClock,
-  type AuditSink, type Clock, type Database, type Health, type Logger, type Metrics, type SvidSource,
+  type AuditSink, type BootstrapMessage, type Clock, type Health, type Logger, type Metrics, type SqlStore, type SvidSource,
 } from '@bulwark/core'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { IdentityConfig } from './config.ts'
 import type { IdentityContext } from './context.ts'
-import { openIdentityDatabase } from './store/database.ts'
+import { openIdentityStore } from './store/database.ts'
 import { createKeyedHash, createSealer, deriveKey } from './store/crypto.ts'
 import { createUserStore } from './store/users.ts'
 import { createClientStore } from './store/clients.ts'
@@ -21,7 +24,7 @@ import { createLockout } from './users/lockout.ts'
 import { createPasswordHasher } from './users/passwords.ts'
 import { createMfaPendingStore } from './users/mfa-pending.ts'
 import { createAdapterClass, purgeExpired } from './provider/adapter.ts'
-import { createSigningKeys, type PrivateJwk } from './provider/keys.ts'
+import { createSigningKeys, keySetVersion, type PrivateJwk } from './provider/keys.ts'
 import { createProvider } from './provider/create-provider.ts'
 import { registerTokenExchange, type ExchangeExtras } from './provider/token-exchange.ts'
 import { peerCertificatePem } from './provider/mtls.ts'
@@ -37,8 +40,10 @@ export type IdentityDeps = {
   /** The OIDC issuer: the gateway's public URL. */
   issuer: string
   trustDomain: string
-  /** SQLite file (or an already open database). */
-  database: string | Database
+  /** The SQLite file (unused with `storage.postgres`), or an already open store (left open on close). */
+  database: string | SqlStore
+  /** The bootstrap's `storage`: with `postgres.url`, identity keeps everything in PostgreSQL. */
+  storage?: BootstrapMessage['storage']
   /** 32+ bytes; at-rest keys are derived from it with HKDF. */
   masterKey: Uint8Array
   clock?: Clock
@@ -53,29 +58,33 @@ export type IdentityDeps = {
 export type Identity = {
   app: FastifyInstance
   context: IdentityContext
-  /** Purges expired records and drops retired signing keys past their grace period (runs every minute). */
-  maintain(): void
+  /**
+   * Purges expired records, drops retired signing keys past their grace period, rotates keys when due,
+   * and reloads the provider when another replica changed the keys (runs every minute).
+   */
+  maintain(): Promise<void>
   close(): Promise<void>
 }
 
 const PRIVATE_FIELDS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'key_ops'])
 const publicJwks = (keys: PrivateJwk[]) => ({ keys: keys.map((k) => Object.fromEntries(Object.entries(k).filter(([name]) => !PRIVATE_FIELDS.has(name)))) })
 
-export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Identity {
+export async function createIdentity(config: IdentityConfig, deps: IdentityDeps): Promise<Identity> {
   if (config.retiredKeyGraceSeconds < Math.max(config.accessTokenTtlSeconds, config.idTokenTtlSeconds)) {
     throw new TypeError('retiredKeyGraceSeconds must cover the longest token lifetime, or live tokens would lose their key')
   }
   const clock = deps.clock ?? systemClock
-  const db = typeof deps.database === 'string' ? openIdentityDatabase(deps.database) : deps.database
+  const ownStore = typeof deps.database === 'string'
+  const db = typeof deps.database === 'string' ? await openIdentityStore({ sqlitePath: deps.database, storage: deps.storage }) : deps.database
   const key = (purpose: string) => deriveKey(deps.masterKey, purpose)
   const hash = createKeyedHash(key('ids'))
   const users = createUserStore(db, { sealer: createSealer(key('totp')), clock })
   const clients = createClientStore(db, { trustDomain: deps.trustDomain, clock })
   const revocations = createRevocationFeed(db, clock)
   const keys = createSigningKeys(db, { alg: config.signingAlg, sealer: createSealer(key('signing-keys')), clock, graceSeconds: config.retiredKeyGraceSeconds })
-  keys.ensure()
-  keys.prune()
-  const Adapter = createAdapterClass({ db, hash, sealer: createSealer(key('adapter')), clock, clients })
+  await keys.ensure()
+  await keys.prune()
+  const Adapter = createAdapterClass({ db, hash, sealer: createSealer(key('adapter')), clock, clients, revokeGrant })
   const cookieKeys = [key('cookies').toString('base64url')]
   const csrfKey = key('csrf')
   const extras = new WeakMap<object, ExchangeExtras>()
@@ -87,6 +96,7 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
     : deps.audit
 
   let provider: Provider
+  let keysLoaded = ''
   let handle: (req: FastifyRequest['raw'], res: FastifyReply['raw']) => void
   let verifyKeys: JWTVerifyGetKey
 
@@ -98,32 +108,42 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
     mfa: createMfaPendingStore(db, { hash, sealer: createSealer(key('mfa')), clock }),
     csrf: (uid) => createHmac('sha256', csrfKey).update(`csrf:${uid}`).digest('base64url'),
     reloadKeys: build,
-    recordsOf(accountId) {
-      const rows = db.prepare('SELECT model, COUNT(*) AS n FROM oidc WHERE account_id = ? AND (expires_at IS NULL OR expires_at > ?) GROUP BY model').all(accountId, clock.now()) as Array<{ model: string; n: number }>
+    async recordsOf(accountId) {
+      const rows = await db.all<{ model: string; n: number }>('SELECT model, COUNT(*) AS n FROM oidc WHERE account_id = ? AND (expires_at IS NULL OR expires_at > ?) GROUP BY model', [accountId, clock.now()])
       return Object.fromEntries(rows.map((r) => [r.model, r.n]))
     },
     async revokeSubject(subject) {
       const keep = Math.max(config.accessTokenTtlSeconds, config.exchangeTtlSeconds, config.idTokenTtlSeconds) + 120
       let removed = 0
       if (subject.kind === 'user') {
-        removed = Number(db.prepare('DELETE FROM oidc WHERE account_id = ?').run(subject.id).changes)
-        revocations.publish('subject', subject.id, keep)
+        removed = (await db.run('DELETE FROM oidc WHERE account_id = ?', [subject.id])).changes
+        await revocations.publish('subject', subject.id, keep)
       } else {
-        const rows = db.prepare("SELECT model, id_hash, payload FROM oidc WHERE model IN ('RefreshToken', 'AuthorizationCode', 'DeviceCode', 'Grant', 'AccessToken', 'ClientCredentials')").all() as Array<{ model: string; id_hash: string; payload: string }>
+        const rows = await db.all<{ model: string; id_hash: string; payload: string }>("SELECT model, id_hash, payload FROM oidc WHERE model IN ('RefreshToken', 'AuthorizationCode', 'DeviceCode', 'Grant', 'AccessToken', 'ClientCredentials')")
         const sealer = createSealer(key('adapter'))
-        const del = db.prepare('DELETE FROM oidc WHERE model = ? AND id_hash = ?')
         for (const row of rows) {
           const payload = JSON.parse(sealer.open(row.payload, `${row.model}:${row.id_hash}`)) as { clientId?: string }
-          if (payload.clientId === subject.id) removed += Number(del.run(row.model, row.id_hash).changes)
+          if (payload.clientId === subject.id) removed += (await db.run('DELETE FROM oidc WHERE model = ? AND id_hash = ?', [row.model, row.id_hash])).changes
         }
-        revocations.publish('client', subject.id, keep)
+        await revocations.publish('client', subject.id, keep)
       }
       return removed
     },
   }
 
-  function build(): void {
-    const jwks = keys.jwks()
+  /**
+   * A code or refresh token redeemed twice, the second time noticed by the store (another replica won
+   * the race): revoke the grant as oidc-provider does for a replay it sees itself, and say so.
+   */
+  async function revokeGrant(grantId: string): Promise<void> {
+    await db.run("DELETE FROM oidc WHERE grant_hash = ? OR (model = 'Grant' AND id_hash = ?)", [hash(`grant:${grantId}`), hash(`Grant:${grantId}`)])
+    const koa = Provider.ctx
+    if (koa) provider.emit('grant.revoked', koa, grantId)
+  }
+
+  async function build(): Promise<void> {
+    const loaded = keySetVersion(await keys.list())
+    const jwks = await keys.jwks()
     verifyKeys = createLocalJWKSet(publicJwks(jwks) as never)
     const next = createProvider({
       issuer: deps.issuer, trustDomain: deps.trustDomain, config, adapter: Adapter, users, jwks, cookieKeys, extras, internalUrl: deps.internalUrl,
@@ -132,13 +152,14 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
     registerTokenExchange({
       provider: next, issuer: deps.issuer, trustDomain: deps.trustDomain, alg: config.signingAlg, exchangeTtl: config.exchangeTtlSeconds,
       exchange: config.exchange, keys: () => verifyKeys, revocations, getCertificate: peerCertificatePem, extras,
-      isActiveAccount: (id) => { const user = users.byId(id); return user !== undefined && !user.disabled },
+      isActiveAccount: async (id) => { const user = await users.byId(id); return user !== undefined && !user.disabled },
     })
     wireProvider(next, context, { db, hash, keys: () => verifyKeys })
     provider = next
     handle = next.callback()
+    keysLoaded = loaded
   }
-  build()
+  await build()
 
   const app = createServiceServer({
     name: 'identity', log: deps.log, metrics: deps.metrics, health: deps.health,
@@ -147,8 +168,8 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
     trustRequestId: true,
     fastify: { ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } } },
   })
-  deps.health?.addCheck('database', () => db.prepare('SELECT 1 AS ok').get() !== undefined, { critical: true })
-  deps.health?.addCheck('signing-key', () => keys.currentKid() !== undefined, { critical: true })
+  deps.health?.addCheck('database', async () => (await db.one('SELECT 1 AS ok')) !== undefined, { critical: true })
+  deps.health?.addCheck('signing-key', async () => (await keys.currentKid()) !== undefined, { critical: true })
   app.addHook('onRequest', async (request) => applyForwardingTrust(request, gatewayId))
   const toProvider = async (request: FastifyRequest, reply: FastifyReply) => {
     reply.hijack()
@@ -178,14 +199,16 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
   })
   app.register(async (scope) => registerAdminRoutes(scope, context))
 
-  function maintain(): void {
-    purgeExpired(db, clock.now())
-    db.prepare('DELETE FROM grant_jtis WHERE exp <= ?').run(Math.floor(clock.now() / 1000))
-    if (keys.prune()) build()
+  async function maintain(): Promise<void> {
+    await purgeExpired(db, clock.now())
+    await db.run('DELETE FROM grant_jtis WHERE exp <= ?', [Math.floor(clock.now() / 1000)])
+    await context.lockout.prune()
+    await keys.prune()
     const period = config.signingKeyRotationDays * 86_400_000
-    if (period > 0 && keys.rotationDue(period)) {
-      const rotated = keys.rotate()
-      build()
+    const rotated = period > 0 ? await keys.rotateIfDue(period) : undefined
+    // Keys rotated, pruned or staged here or at another replica: sign and publish with the stored set.
+    if (keySetVersion(await keys.list()) !== keysLoaded) await build()
+    if (rotated) {
       audit.emit({
         type: 'key.rotated', actor: { kind: 'service', id: 'identity' }, action: 'keys.rotate', outcome: 'success', resource: 'signing-keys',
         details: { current: rotated.find((k) => k.state === 'current')?.kid ?? null, scheduled: true },
@@ -194,18 +217,14 @@ export function createIdentity(config: IdentityConfig, deps: IdentityDeps): Iden
     }
   }
   const maintenance = setInterval(() => {
-    try {
-      maintain()
-    } catch (error) {
-      deps.log.error({ err: error }, 'identity maintenance failed')
-    }
+    maintain().catch((error: unknown) => deps.log.error({ err: error }, 'identity maintenance failed'))
   }, 60_000)
   maintenance.unref()
   let closed = false
   app.addHook('onClose', async () => {
     clearInterval(maintenance)
     revocations.close()
-    if (!closed && typeof deps.database === 'string') db.close()
+    if (!closed && ownStore) await db.close()
     closed = true
   })
 

@@ -1,7 +1,7 @@
 // @bulwark/identity: the OAuth 2.1 / OpenID Connect provider of the platform.
 //
 // @example
-// const identity = createIdentity(loadConfig(IdentityConfigSchema, { value: {} }), {
+// const identity = await createIdentity(loadConfig(IdentityConfigSchema, { value: {} }), {
 //   log, audit, svid, issuer: 'https://localhost:8443', trustDomain: 'bulwark.local',
 //   database: paths.database('identity'), masterKey,
 // })

@@ -29,33 +29,34 @@ const password = () => randomBytes(15).toString('base64url')
 
 /** Seeds the demo; returns the credentials when it wrote a new file, else undefined. */
 export async function seedDemo(ctx: IdentityContext, credentialsPath: string): Promise<DemoCredentials | undefined> {
-  const complete = DEMO_USERS.every((u) => ctx.users.byUsername(u.username)) && ctx.clients.get('shop-cli') && ctx.clients.get('reporting-job')
+  const users = await Promise.all(DEMO_USERS.map((u) => ctx.users.byUsername(u.username)))
+  const complete = users.every(Boolean) && await ctx.clients.get('shop-cli') && await ctx.clients.get('reporting-job')
   if (complete && existsSync(credentialsPath)) return undefined
   const out: DemoCredentials = { users: [], clients: [] }
   for (const spec of DEMO_USERS) {
     const secret = password()
     const passwordHash = await ctx.hasher.hash(secret)
     const totpSecret = spec.roles.includes('admin') ? newTotpSecret() : undefined
-    const existing = ctx.users.byUsername(spec.username)
+    const existing = await ctx.users.byUsername(spec.username)
     if (existing) {
-      ctx.users.update(existing.id, { passwordHash, roles: spec.roles })
-      if (totpSecret) ctx.users.setTotpSecret(existing.id, totpSecret)
+      await ctx.users.update(existing.id, { passwordHash, roles: spec.roles })
+      if (totpSecret) await ctx.users.setTotpSecret(existing.id, totpSecret)
     } else {
-      ctx.users.create({ ...spec, passwordHash, mfaRequired: spec.roles.includes('admin'), ...(totpSecret ? { totpSecret } : {}) })
+      await ctx.users.create({ ...spec, passwordHash, mfaRequired: spec.roles.includes('admin'), ...(totpSecret ? { totpSecret } : {}) })
     }
     out.users.push({ username: spec.username, password: secret, roles: spec.roles, ...(totpSecret ? { totpSecret } : {}) })
   }
   const redirectUris = ['http://127.0.0.1/callback']
-  ctx.clients.remove('shop-cli')
-  ctx.clients.create({
+  await ctx.clients.remove('shop-cli')
+  await ctx.clients.create({
     client_id: 'shop-cli', client_name: 'Bulwark shop CLI', token_endpoint_auth_method: 'none', application_type: 'native',
     grant_types: ['authorization_code', 'refresh_token', DEVICE_CODE_GRANT], response_types: ['code'], redirect_uris: redirectUris,
     post_logout_redirect_uris: ['http://127.0.0.1/logged-out'], scope: SHOP_SCOPES.join(' '), first_party: true,
   })
   out.clients.push({ clientId: 'shop-cli', public: true, redirectUris, scopes: SHOP_SCOPES })
   const clientSecret = randomSecret()
-  ctx.clients.remove('reporting-job')
-  ctx.clients.create({
+  await ctx.clients.remove('reporting-job')
+  await ctx.clients.create({
     client_id: 'reporting-job', client_name: 'Reporting job', client_secret: clientSecret, token_endpoint_auth_method: 'client_secret_basic',
     grant_types: ['client_credentials'], response_types: [], redirect_uris: [], scope: 'orders:read:all', first_party: true,
   })

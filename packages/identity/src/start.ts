@@ -1,6 +1,6 @@
 // The component's start step, separate from main.ts so tests can run it with
-// a hand-made runtime: validate our config section, open the store under the
-// home, seed the demo, hand the Fastify app back to the runtime.
+// a hand-made runtime: validate our config section, open the store (the SQLite
+// file under the home, or PostgreSQL when the bootstrap says so), seed the demo, hand the Fastify app back to the runtime.
 import { readFileSync, statSync } from 'node:fs'
 import { loadConfig } from '@bulwark/core'
 import type { ComponentRuntime, StartResult } from '@bulwark/sdk/runtime'
@@ -33,10 +33,10 @@ export function withRoutedServices(config: IdentityConfig): IdentityConfig {
 export async function startIdentity(rt: ComponentRuntime): Promise<StartResult> {
   const config = withRoutedServices(loadConfig(IdentityConfigSchema, { source: 'components.identity', value: ownSection(rt.config) }))
   const { host, port } = rt.bootstrap.listen
-  const identity = createIdentity(config, {
+  const identity = await createIdentity(config, {
     log: rt.log, audit: rt.audit, svid: rt.svid, clock: rt.clock, metrics: rt.metrics, health: rt.health,
     issuer: rt.bootstrap.publicUrl, trustDomain: rt.bootstrap.trustDomain,
-    database: rt.paths.database('identity'), masterKey: readMasterKey(rt.paths.masterKey),
+    database: rt.paths.database('identity'), storage: rt.bootstrap.storage, masterKey: readMasterKey(rt.paths.masterKey),
     internalUrl: `https://${host.includes(':') ? `[${host}]` : host}:${port}`, https: rt.httpsOptions(),
   })
   if (rt.demo) {

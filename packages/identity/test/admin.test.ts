@@ -36,7 +36,7 @@ test('the operator creates and updates users; bad input changes nothing', async 
   const bad = await operator(`${h.url}/admin/v1/users`, json({ username: 'frank', password: 'long-enough-password', roles: ['customer'], isAdmin: true }))
   assert.equal(bad.status, 400)
   assert.equal((await bad.json() as { code: string }).code, 'BW_VALIDATION_FAILED')
-  assert.equal(h.identity.context.users.byUsername('frank'), undefined)
+  assert.equal(await h.identity.context.users.byUsername('frank'), undefined)
   const short = await operator(`${h.url}/admin/v1/users`, json({ username: 'frank', password: 'short' }))
   assert.equal(short.status, 400)
   const created = await operator(`${h.url}/admin/v1/users`, json({ username: 'frank', password: 'long-enough-password', roles: ['customer'] }))
@@ -61,9 +61,9 @@ test('users can be locked by the operator or the audit service, nobody else', as
   const auditSvc = await h.workloadFetch('audit')
   const locked = await auditSvc(`${h.url}/admin/v1/users/bob/lock`, json({ seconds: 600, reason: 'credential stuffing detector' }))
   assert.equal(locked.status, 200)
-  assert.ok(h.identity.context.lockout.lockedUntil('acct:bob'))
+  assert.ok(await h.identity.context.lockout.lockedUntil('acct:bob'))
   assert.equal((await operator(`${h.url}/admin/v1/users/bob/unlock`, { method: 'POST' })).status, 200)
-  assert.equal(h.identity.context.lockout.lockedUntil('acct:bob'), undefined)
+  assert.equal(await h.identity.context.lockout.lockedUntil('acct:bob'), undefined)
 })
 
 test('the revocation feed long-polls and wakes on a subject revocation', async () => {
@@ -76,7 +76,7 @@ test('the revocation feed long-polls and wakes on a subject revocation', async (
   assert.equal(revoke.status, 200)
   const feed = await waiting
   assert.ok(Date.now() - started < 5000)
-  assert.deepEqual(feed.entries.map((e) => [e.kind, e.value]), [['subject', h.identity.context.users.byUsername('bob')!.id]])
+  assert.deepEqual(feed.entries.map((e) => [e.kind, e.value]), [['subject', (await h.identity.context.users.byUsername('bob'))!.id]])
   const clientRevoke = await (await operator(`${h.url}/admin/v1/subjects/shop-cli/revoke`, { method: 'POST' })).json() as { kind: string }
   assert.equal(clientRevoke.kind, 'client')
   assert.ok(feed.seq > head.seq)
@@ -107,7 +107,7 @@ test('signing keys rotate: the next key is published before it signs, the old on
   assert.ok(h.audit.events.some((e) => e.type === 'key.rotated'))
   // After the grace period the retired key leaves the JWKS.
   h.clock.advance(16 * 60_000)
-  h.identity.maintain()
+  await h.identity.maintain()
   const later = await jwks()
   assert.equal(later.keys.length, 2)
   assert.ok(!later.keys.some((k) => k.kid === oldKid))
@@ -119,10 +119,10 @@ test('signing keys also rotate on their own once the period has passed (30 days 
   const before = await jwks()
   const signing = decodeProtectedHeader(await ccToken()).kid!
   const staged = before.keys.map((k) => k.kid).find((k) => k !== signing)!
-  h.identity.maintain()
+  await h.identity.maintain()
   assert.equal(decodeProtectedHeader(await ccToken()).kid, signing, 'nothing rotates before the period is over')
   h.clock.advance(30 * 86_400_000)
-  h.identity.maintain()
+  await h.identity.maintain()
   assert.equal(decodeProtectedHeader(await ccToken()).kid, staged, 'the staged key, already published, now signs')
   const event = h.audit.events.filter((e) => e.type === 'key.rotated').at(-1)!
   assert.deepEqual([event.actor.kind, event.details?.scheduled, event.details?.current], ['service', true, staged])
@@ -197,7 +197,7 @@ test('a user\'s email and display name are sealed at rest and readable through t
 
 test('the users service may revoke a subject only with that subject\'s own exchanged token', async () => {
   const users = await h.workloadFetch('users')
-  const alice = h.identity.context.users.byUsername('alice') ?? h.identity.context.users.list()[0]!
+  const alice = (await h.identity.context.users.byUsername('alice')) ?? (await h.identity.context.users.list())[0]!
   const revoke = (headers: Record<string, string> = {}) => users(`${h.url}/admin/v1/subjects/${alice.id}/revoke`, { method: 'POST', headers })
   const bare = await revoke()
   assert.equal(bare.status, 403, 'no token: refused')

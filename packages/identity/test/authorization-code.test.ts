@@ -36,7 +36,7 @@ test('a public PKCE client logs a user in and gets an RFC 9068 access token, an 
   assert.equal(header.typ, 'at+jwt')
   assert.equal(header.alg, 'ES256')
   const at = decodeJwt(tokens.access_token)
-  const alice = h.identity.context.users.byUsername('alice')!
+  const alice = (await h.identity.context.users.byUsername('alice'))!
   assert.equal(at.iss, h.issuer)
   assert.equal(at.sub, alice.id)
   assert.equal(at.aud, 'spiffe://bulwark.test/svc/gateway')
@@ -72,7 +72,7 @@ test('refresh tokens rotate, and reusing an old one revokes the whole family', a
   await assert.rejects(client.refreshTokenGrant(rp, second.refresh_token!), (e: client.ResponseBodyError) => e.error === 'invalid_grant')
   assert.ok(h.audit.events.some((e) => e.type === 'token.reused'))
   assert.ok(h.audit.events.some((e) => e.type === 'token.refreshed'))
-  const feed = h.identity.context.revocations.after(0)
+  const feed = await h.identity.context.revocations.after(0)
   assert.ok(feed.entries.some((e) => e.kind === 'jti' && e.value === jti), 'access token of the revoked family is published')
 })
 
@@ -128,7 +128,7 @@ test('a replayed authorization code is refused and revokes what it issued', asyn
   await assert.rejects(client.authorizationCodeGrant(rp, new URL(callback), { pkceCodeVerifier: verifier }), (e: client.ResponseBodyError) => e.error === 'invalid_grant')
   await assert.rejects(client.refreshTokenGrant(rp, tokens.refresh_token!), (e: client.ResponseBodyError) => e.error === 'invalid_grant')
   const jti = String(decodeJwt(tokens.access_token).jti)
-  assert.ok(h.identity.context.revocations.after(0).entries.some((e) => e.value === jti))
+  assert.ok((await h.identity.context.revocations.after(0)).entries.some((e) => e.value === jti))
   assert.ok(h.audit.events.some((e) => e.type === 'code.replayed'))
 })
 
@@ -146,7 +146,7 @@ test('RP-initiated logout ends the session', async () => {
 
 test('an admin without a second factor must enrol TOTP (otpauth QR) before the login completes', async () => {
   const ctx = h.identity.context
-  ctx.users.create({ username: 'gina', passwordHash: await ctx.hasher.hash('gina-correct-horse'), roles: ['admin'] })
+  await ctx.users.create({ username: 'gina', passwordHash: await ctx.hasher.hash('gina-correct-horse'), roles: ['admin'] })
   const rp = await h.rp('shop-cli')
   const verifier = client.randomPKCECodeVerifier()
   const redirect = 'http://127.0.0.1:50500/callback'
@@ -159,11 +159,11 @@ test('an admin without a second factor must enrol TOTP (otpauth QR) before the l
   const secret = /Key: <code>([A-Z2-7]+)<\/code>/.exec(page.body)![1]!
   const wrong = await browser.follow(formAction(page.body, h.issuer), redirect, { form: { csrf: hiddenField(page.body, 'csrf'), otp: '000000' } })
   assert.equal(wrong.response.status, 401)
-  assert.equal(ctx.users.byUsername('gina')!.totpEnrolled, false)
+  assert.equal((await ctx.users.byUsername('gina'))!.totpEnrolled, false)
   const done = await browser.follow(formAction(wrong.body, h.issuer), redirect, { form: { csrf: hiddenField(wrong.body, 'csrf'), otp: await generate({ secret, epoch: Math.floor(h.clock.now() / 1000) }) } })
   assert.ok(done.url.startsWith(redirect), done.body.slice(0, 200))
-  assert.equal(ctx.users.byUsername('gina')!.totpEnrolled, true)
-  assert.equal(ctx.users.totpSecret(ctx.users.byUsername('gina')!.id), secret)
+  assert.equal((await ctx.users.byUsername('gina'))!.totpEnrolled, true)
+  assert.equal(await ctx.users.totpSecret((await ctx.users.byUsername('gina'))!.id), secret)
   assert.ok(h.audit.events.some((e) => e.type === 'mfa.enrolled'))
   const tokens = await client.authorizationCodeGrant(rp, new URL(done.url), { pkceCodeVerifier: verifier })
   assert.deepEqual(decodeJwt(tokens.access_token).roles, ['admin'])
@@ -171,7 +171,7 @@ test('an admin without a second factor must enrol TOTP (otpauth QR) before the l
 
 test('a third-party client gets a consent screen, and a denial returns access_denied', async () => {
   const ctx = h.identity.context
-  ctx.clients.create({ client_id: 'partner-app', token_endpoint_auth_method: 'none', application_type: 'web', grant_types: ['authorization_code'], response_types: ['code'], redirect_uris: ['https://partner.example/cb'], scope: 'openid profile orders:read' })
+  await ctx.clients.create({ client_id: 'partner-app', token_endpoint_auth_method: 'none', application_type: 'web', grant_types: ['authorization_code'], response_types: ['code'], redirect_uris: ['https://partner.example/cb'], scope: 'openid profile orders:read' })
   const rp = await h.rp('partner-app')
   const url = client.buildAuthorizationUrl(rp, { redirect_uri: 'https://partner.example/cb', scope: 'openid profile', state: 'st', code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: 'S256' })
   const browser = createBrowser(h.publicFetch)

@@ -36,7 +36,7 @@ test('the device flow (RFC 8628) signs a CLI in through the browser pages', asyn
 
   const tokens = await client.genericGrantRequest(rp, DEVICE, { device_code: device.device_code })
   const claims = decodeJwt(tokens.access_token)
-  assert.equal(claims.sub, h.identity.context.users.byUsername('alice')!.id)
+  assert.equal(claims.sub, (await h.identity.context.users.byUsername('alice'))!.id)
   assert.equal(claims.aud, 'spiffe://bulwark.test/svc/gateway')
   assert.ok(tokens.refresh_token)
   assert.ok(h.audit.events.some((e) => e.type === 'token.issued' && e.details?.grantType === DEVICE))

@@ -1,12 +1,17 @@
 // Test harness: a real identity server over mTLS (testkit CA), a minimal
 // TLS-terminating forwarder playing the gateway in front of it (it is the
 // issuer, as the gateway is in production), and clients for each role.
+// With `storage` (PostgreSQL), `addReplica()` starts more identity instances
+// on the same database, master key and issuer; the forwarder balances like a
+// gateway without sticky sessions: `route(i)` picks the replica requests go
+// to, and a request's `x-test-replica` header overrides it.
 import { createServer, type Server } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { Agent, request as undiciRequest, fetch as undiciFetch } from 'undici'
 import * as client from 'openid-client'
+import type { BootstrapMessage } from '@bulwark/core'
 import { createLogger, createManualClock, createMemoryAuditSink, createMtlsAgent, createSilentLogger, expectSpiffeId, loadConfig, serviceSpiffeId } from '@bulwark/core'
 import { createTestCa, freePort, tempDir, type TestCa } from '@bulwark/testkit'
 import { createIdentity, type Identity } from '../src/identity.ts'
@@ -34,8 +39,14 @@ export type Harness = {
   rp(clientId: string, auth?: client.ClientAuth, metadata?: Partial<client.ClientMetadata>): Promise<client.Configuration>
   /** openid-client configuration for workload `svc-<name>` (tls_client_auth, mTLS straight to identity). */
   workloadRp(name: string): Promise<client.Configuration>
+  /** Starts another identity instance on the same store (PostgreSQL), master key, CA and issuer. */
+  addReplica(): Promise<{ identity: Identity; url: string; index: number }>
+  /** Sends the forwarder's traffic to replica `index` (0: the first identity). */
+  route(index: number): void
   close(): Promise<void>
 }
+
+export type HarnessOptions = { storage?: BootstrapMessage['storage'] }
 
 export const FAST_ARGON2 = { memoryKiB: 1024, iterations: 1, parallelism: 1 }
 
@@ -43,10 +54,10 @@ function fetchWith(dispatcher: Agent): typeof undiciFetch {
   return ((url: string | URL, init?: Record<string, unknown>) => undiciFetch(url, { ...init, dispatcher } as never)) as typeof undiciFetch
 }
 
-async function startForwarder(ca: TestCa): Promise<{ server: Server; url: string; setUpstream(url: string, dispatcher: Agent): void }> {
+async function startForwarder(ca: TestCa): Promise<{ server: Server; url: string; addUpstream(url: string, dispatcher: Agent): number; route(index: number): void }> {
   const svid = await ca.issue('forwarder', { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] })
-  let upstream = ''
-  let agent: Agent | undefined
+  const upstreams: Array<{ url: string; agent: Agent }> = []
+  let current = 0
   const server = createServer({ key: svid.keyPem, cert: `${svid.certPem.trim()}\n${svid.chainPem.trim()}\n` }, async (req, res) => {
     const chunks: Buffer[] = []
     for await (const chunk of req) chunks.push(chunk as Buffer)
@@ -59,6 +70,9 @@ async function startForwarder(ca: TestCa): Promise<{ server: Server; url: string
     // Test-only: lets a test pick the client address the gateway would report.
     const testIp = req.headers['x-test-client-ip']
     delete headers['x-test-client-ip']
+    const pick = req.headers['x-test-replica']
+    delete headers['x-test-replica']
+    const { url: upstream, agent } = upstreams[typeof pick === 'string' ? Number(pick) : current]!
     headers['x-forwarded-for'] = typeof testIp === 'string' ? testIp : req.socket.remoteAddress ?? '127.0.0.1'
     headers['x-forwarded-proto'] = 'https'
     headers['x-forwarded-host'] = req.headers.host ?? ''
@@ -75,10 +89,14 @@ async function startForwarder(ca: TestCa): Promise<{ server: Server; url: string
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
-  return { server, url: `https://127.0.0.1:${port}`, setUpstream(url, dispatcher) { upstream = url; agent = dispatcher } }
+  return {
+    server, url: `https://127.0.0.1:${port}`,
+    addUpstream(url, dispatcher) { return upstreams.push({ url, agent: dispatcher }) - 1 },
+    route(index) { current = index },
+  }
 }
 
-export async function startHarness(overrides: Partial<IdentityConfig> = {}): Promise<Harness> {
+export async function startHarness(overrides: Partial<IdentityConfig> = {}, options: HarnessOptions = {}): Promise<Harness> {
   const ca = await createTestCa({ trustDomain: 'bulwark.test' })
   const dir = tempDir('bulwark-identity-')
   const forwarder = await startForwarder(ca)
@@ -91,28 +109,30 @@ export async function startHarness(overrides: Partial<IdentityConfig> = {}): Pro
   const config = loadConfig(IdentityConfigSchema, { value: { argon2: FAST_ARGON2, ...overrides } })
   const svid = await ca.source('identity')
   const masterKey = randomBytes(32)
+  const log = process.env.IDENTITY_TEST_LOG ? createLogger({ name: 'identity', level: 'debug' }) : createSilentLogger()
   // identity must know its own URL before it listens (RFC 8705 aliases): pick a port, retry if someone takes it first.
-  let identity: Identity | undefined
-  let url = ''
-  for (let attempt = 0; !identity; attempt++) {
-    const port = await freePort()
-    url = `https://127.0.0.1:${port}`
-    const candidate = createIdentity(config, {
-      internalUrl: url,
-      log: process.env.IDENTITY_TEST_LOG ? createLogger({ name: 'identity', level: 'debug' }) : createSilentLogger(), audit, svid, clock, issuer: forwarder.url, trustDomain: ca.trustDomain,
-      database: join(dir.path, 'identity.db'), masterKey,
-    })
-    try {
-      await candidate.app.listen({ host: '127.0.0.1', port })
-      identity = candidate
-    } catch (error) {
-      await candidate.app.close()
-      if (attempt >= 3 || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error
+  async function listenIdentity(): Promise<{ identity: Identity; url: string }> {
+    for (let attempt = 0; ; attempt++) {
+      const port = await freePort()
+      const url = `https://127.0.0.1:${port}`
+      const candidate = await createIdentity(config, {
+        internalUrl: url, log, audit, svid, clock, issuer: forwarder.url, trustDomain: ca.trustDomain,
+        database: join(dir.path, 'identity.db'), storage: options.storage, masterKey,
+      })
+      try {
+        await candidate.app.listen({ host: '127.0.0.1', port })
+        return { identity: candidate, url }
+      } catch (error) {
+        await candidate.app.close()
+        if (attempt >= 3 || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error
+      }
     }
   }
+  const { identity, url } = await listenIdentity()
+  const replicas = [identity]
   const identityId = serviceSpiffeId(ca.trustDomain, 'identity')
   const gatewayAgent = createMtlsAgent(await ca.source('gateway'), { verifyPeer: expectSpiffeId(identityId) })
-  forwarder.setUpstream(url, gatewayAgent)
+  forwarder.addUpstream(url, gatewayAgent)
   const publicAgent = new Agent({ connect: { ca: ca.rootPem } })
   const publicFetch = fetchWith(publicAgent)
   const agents: Agent[] = [gatewayAgent, publicAgent]
@@ -138,9 +158,21 @@ export async function startHarness(overrides: Partial<IdentityConfig> = {}): Pro
       config[client.customFetch] = ((target: string, init: unknown) => new URL(target).origin === url ? wfetch(target, init as never) : publicFetch(target, init as never)) as never
       return config
     },
+    async addReplica() {
+      if (!options.storage) throw new Error('replicas share a PostgreSQL store: start the harness with `storage`')
+      const replica = await listenIdentity()
+      replicas.push(replica.identity)
+      const agent = createMtlsAgent(await ca.source('gateway'), { verifyPeer: expectSpiffeId(identityId) })
+      agents.push(agent)
+      const index = forwarder.addUpstream(replica.url, agent)
+      return { ...replica, index }
+    },
+    route: (index) => forwarder.route(index),
     async close() {
-      await identity.close()
-      await identity.app.close()
+      for (const replica of replicas) {
+        await replica.close()
+        await replica.app.close()
+      }
       await new Promise<void>((resolve) => forwarder.server.close(() => resolve()))
       forwarder.server.closeAllConnections()
       for (const agent of agents) await agent.close().catch(() => undefined)

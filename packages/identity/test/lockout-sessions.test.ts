@@ -26,7 +26,7 @@ const auditDir = tempDir('bulwark-identity-audit-')
 before(async () => {
   h = await startHarness()
   for (const name of ['gina', 'hank']) {
-    h.identity.context.users.create({ username: name, passwordHash: await h.identity.context.hasher.hash(`${name}-correct-horse`), roles: ['customer'] })
+    await h.identity.context.users.create({ username: name, passwordHash: await h.identity.context.hasher.hash(`${name}-correct-horse`), roles: ['customer'] })
   }
   // The real audit service, its detectors answering through the real lock call to this identity.
   const source = await h.ca.source('audit')
@@ -94,7 +94,7 @@ async function until(check: () => boolean | Promise<boolean>, what: string): Pro
 }
 
 test('ten wrong passwords lock new logins out but leave the user\'s refresh token working (identity lockout and the audit detector\'s lock)', async () => {
-  const gina = h.identity.context.users.byUsername('gina')!
+  const gina = (await h.identity.context.users.byUsername('gina'))!
   const session = await signIn('gina')
   const shipped = h.audit.events.length
   const attempt = await loginPage('203.0.113.99')
@@ -102,7 +102,7 @@ test('ten wrong passwords lock new logins out but leave the user\'s refresh toke
     h.clock.advance(31_000) // past the progressive delay: each guess is a real check of the password
     assert.equal((await attempt('gina', `wrong-guess-${i}`)).status, 401)
   }
-  assert.ok(h.identity.context.lockout.lockedUntil('acct:gina'), 'identity\'s own lockout after 10 failures')
+  assert.ok(await h.identity.context.lockout.lockedUntil('acct:gina'), 'identity\'s own lockout after 10 failures')
   // identity's events reach the audit service as the sdk emitter ships them; its brute-force detector locks over mTLS.
   const events = h.audit.events.slice(shipped).map((e) => ({ ...e, id: randomUUID() }))
   assert.equal((await auditCall('identity', 'POST', '/v1/events', { events })).status, 200)
@@ -119,32 +119,32 @@ test('ten wrong passwords lock new logins out but leave the user\'s refresh toke
   const refreshed = await client.refreshTokenGrant(session.rp, session.refreshToken)
   assert.ok(refreshed.access_token && refreshed.refresh_token && refreshed.refresh_token !== session.refreshToken)
   assert.ok(await client.refreshTokenGrant(session.rp, refreshed.refresh_token!))
-  assert.ok((h.identity.context.recordsOf(gina.id).RefreshToken ?? 0) >= 1)
+  assert.ok(((await h.identity.context.recordsOf(gina.id)).RefreshToken ?? 0) >= 1)
   // Every decision is audited: the lockout and the detector's lock (asked not to revoke), and no revocation.
   const locks = h.audit.events.filter((e) => e.type === 'account.locked' && e.resource === `user:${gina.id}`)
   assert.deepEqual(locks.map((e) => e.reason).sort(), ['detector_lock', 'too_many_failures'])
   assert.equal(locks.find((e) => e.reason === 'detector_lock')!.details?.revokeSessions, false)
   assert.equal(h.audit.events.some((e) => e.type === 'subject.revoked' && e.resource === `user:${gina.id}`), false)
-  assert.equal(h.identity.context.revocations.isRevoked({ sub: gina.id, iat: Math.floor(h.clock.now() / 1000) }), false)
+  assert.equal(await h.identity.context.revocations.isRevoked({ sub: gina.id, iat: Math.floor(h.clock.now() / 1000) }), false)
 })
 
 test('an operator lock with an explicit revokeSessions ends the user\'s sessions and refresh tokens, audited with its reason', async () => {
-  const hank = h.identity.context.users.byUsername('hank')!
+  const hank = (await h.identity.context.users.byUsername('hank'))!
   const session = await signIn('hank')
   const operator = await h.operatorFetch()
   const lock = (body: unknown) => operator(`${h.url}/admin/v1/users/hank/lock`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   // Bad input is a 400 and changes nothing.
   const bad = await lock({ seconds: 600, reason: 'stolen laptop', revokeSessions: 'maybe' })
   assert.equal(bad.status, 400)
-  assert.equal(h.identity.context.lockout.lockedUntil('acct:hank'), undefined)
+  assert.equal(await h.identity.context.lockout.lockedUntil('acct:hank'), undefined)
   const locked = await lock({ seconds: 600, reason: 'stolen laptop', revokeSessions: true })
   assert.equal(locked.status, 200)
   const body = await locked.json() as { sessionsRevoked: boolean; removedRecords: number }
   assert.equal(body.sessionsRevoked, true)
   assert.ok(body.removedRecords >= 1)
   await assert.rejects(client.refreshTokenGrant(session.rp, session.refreshToken), (error: { error?: string }) => error.error === 'invalid_grant')
-  assert.equal(h.identity.context.recordsOf(hank.id).RefreshToken, undefined)
-  assert.ok(h.identity.context.revocations.isRevoked({ sub: hank.id, iat: Math.floor(h.clock.now() / 1000) - 1 }))
+  assert.equal((await h.identity.context.recordsOf(hank.id)).RefreshToken, undefined)
+  assert.ok(await h.identity.context.revocations.isRevoked({ sub: hank.id, iat: Math.floor(h.clock.now() / 1000) - 1 }))
   const lockEvent = h.audit.events.find((e) => e.type === 'account.locked' && e.resource === `user:${hank.id}`)
   assert.equal(lockEvent?.reason, 'admin_lock')
   assert.equal(lockEvent?.details?.revokeSessions, true)

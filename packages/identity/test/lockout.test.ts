@@ -8,7 +8,7 @@ let h: Harness
 before(async () => {
   h = await startHarness()
   for (const name of ['carol', 'dave', 'erin']) {
-    h.identity.context.users.create({ username: name, passwordHash: await h.identity.context.hasher.hash(`${name}-correct-horse`), roles: ['customer'] })
+    await h.identity.context.users.create({ username: name, passwordHash: await h.identity.context.hasher.hash(`${name}-correct-horse`), roles: ['customer'] })
   }
 })
 after(async () => { await h?.close() })

@@ -84,11 +84,11 @@ test('a confidential client gets a client-credentials JWT; introspection needs c
 
   // Forged: right kid and claims, wrong key.
   const { privateKey } = await generateKeyPair('ES256')
-  const header = { alg: 'ES256', typ: 'at+jwt', kid: h.identity.context.keys.currentKid()! }
+  const header = { alg: 'ES256', typ: 'at+jwt', kid: (await h.identity.context.keys.currentKid())! }
   const forged = await new SignJWT({ ...claims }).setProtectedHeader(header).sign(privateKey)
   assert.equal((await client.tokenIntrospection(rp, forged)).active, false)
   // Expired: our own key, exp in the past.
-  const current = h.identity.context.keys.jwks()[0]!
+  const current = (await h.identity.context.keys.jwks())[0]!
   const expired = await new SignJWT({ ...claims, iat: claims.iat! - 900, exp: claims.iat! - 600 }).setProtectedHeader(header).sign(await importJWK(current as never, 'ES256'))
   assert.equal((await client.tokenIntrospection(rp, expired)).active, false)
   assert.equal((await client.tokenIntrospection(rp, 'garbage')).active, false)
@@ -96,7 +96,7 @@ test('a confidential client gets a client-credentials JWT; introspection needs c
   // Revocation (RFC 7009) kills the JWT: introspection says inactive and the feed carries its jti.
   await client.tokenRevocation(rp, tokens.access_token)
   assert.equal((await client.tokenIntrospection(rp, tokens.access_token)).active, false)
-  assert.ok(h.identity.context.revocations.after(0).entries.some((e) => e.kind === 'jti' && e.value === claims.jti))
+  assert.ok((await h.identity.context.revocations.after(0)).entries.some((e) => e.kind === 'jti' && e.value === claims.jti))
   assert.ok(h.audit.events.some((e) => e.type === 'token.revoked'))
 })
 

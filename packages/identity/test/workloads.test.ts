@@ -113,23 +113,23 @@ test('token exchange refuses callers, audiences, subjects and scopes outside pol
 test('an exchanged token never outlives its subject token', async () => {
   const claims = decodeJwt(aliceToken)
   const now = Math.floor(Date.now() / 1000)
-  const key = await importJWK(h.identity.context.keys.jwks()[0] as never, 'ES256')
+  const key = await importJWK((await h.identity.context.keys.jwks())[0] as never, 'ES256')
   const short = await new SignJWT({ ...claims, iat: now, exp: now + 20, jti: 'short-lived' })
-    .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: h.identity.context.keys.currentKid()! }).sign(key)
+    .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: (await h.identity.context.keys.currentKid())! }).sign(key)
   const result = decodeJwt((await exchange('gateway', short, svc('orders'))).access_token)
   assert.ok(result.exp! <= now + 20)
 })
 
 test('a disabled user\'s token cannot be exchanged', async () => {
-  const bob = h.identity.context.users.byUsername('bob')!
-  const key = await importJWK(h.identity.context.keys.jwks()[0] as never, 'ES256')
+  const bob = (await h.identity.context.users.byUsername('bob'))!
+  const key = await importJWK((await h.identity.context.keys.jwks())[0] as never, 'ES256')
   const now = Math.floor(Date.now() / 1000)
   const token = await new SignJWT({ ...decodeJwt(aliceToken), sub: bob.id, iat: now, exp: now + 60, jti: 'bob-token' })
-    .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: h.identity.context.keys.currentKid()! }).sign(key)
+    .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: (await h.identity.context.keys.currentKid())! }).sign(key)
   assert.ok((await exchange('gateway', token, svc('orders'))).access_token)
-  h.identity.context.users.update(bob.id, { disabled: true })
+  await h.identity.context.users.update(bob.id, { disabled: true })
   await assert.rejects(exchange('gateway', token, svc('orders')), oauthError('invalid_grant'))
-  h.identity.context.users.update(bob.id, { disabled: false })
+  await h.identity.context.users.update(bob.id, { disabled: false })
 })
 
 test('revoking the subject makes its tokens unexchangeable', async () => {

@@ -25,20 +25,22 @@ export type RealIdentity = {
 export async function startRealIdentity(p: TestPlatform): Promise<RealIdentity> {
   const dir = tempDir('bulwark-users-identity-')
   const audit = createMemoryAuditSink('identity')
-  const identity = createIdentity(loadConfig(IdentityConfigSchema, { value: { argon2: { memoryKiB: 1024, iterations: 1, parallelism: 1 } } }), {
+  const identity = await createIdentity(loadConfig(IdentityConfigSchema, { value: { argon2: { memoryKiB: 1024, iterations: 1, parallelism: 1 } } }), {
     log: createSilentLogger(), audit, svid: await p.ca.source('identity'), clock: p.clock, issuer: PUBLIC_URL, trustDomain: p.ca.trustDomain,
     database: join(dir.path, 'identity.db'), masterKey: randomBytes(32),
   })
   await seedDemo(identity.context, join(dir.path, 'demo-credentials.json'))
+  const ids = new Map((await identity.context.users.list()).map((u) => [u.username, u.id]))
   await identity.app.listen({ host: '127.0.0.1', port: 0 })
   const url = `https://127.0.0.1:${(identity.app.server.address() as { port: number }).port}`
   p.peers.identity = url
   const keys = identity.context.keys
-  const current = keys.jwks().find((k) => k.kid === keys.currentKid())!
+  const currentKid = await keys.currentKid()
+  const current = (await keys.jwks()).find((k) => k.kid === currentKid)!
   const key = await importJWK(current as never, current.alg as string)
   return {
     identity, url, audit,
-    idOf: (username) => identity.context.users.byUsername(username)!.id,
+    idOf: (username) => ids.get(username)!,
     async tokenFor(service, claims) {
       const iat = Math.floor(p.clock.now() / 1000)
       return await new SignJWT({

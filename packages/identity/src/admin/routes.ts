@@ -5,7 +5,7 @@
 import { Type } from '@sinclair/typebox'
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { CoreErrors, requirePeer, parseSpiffeId } from '@bulwark/core'
+import { CoreErrors, isUniqueViolation, requirePeer, parseSpiffeId } from '@bulwark/core'
 import { isProxied } from '../http/forwarded.ts'
 import type { IdentityContext } from '../context.ts'
 import { emit } from '../context.ts'
@@ -74,17 +74,35 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext):
   const isService = (id: string) => parseSpiffeId(id)?.trustDomain === td && /^\/svc\/[a-z][a-z0-9-]{0,31}$/.test(parseSpiffeId(id)!.path)
   const operator = (request: FastifyRequest) => requirePeer(request, isOperator)
   const actorOf = (request: FastifyRequest) => ({ kind: 'operator' as const, spiffeId: request.peer?.spiffeId })
-  function findUser(id: string): UserRecord {
-    const user = ctx.users.byId(id) ?? ctx.users.byUsername(id.toLowerCase())
+  async function findUser(id: string): Promise<UserRecord> {
+    const user = (await ctx.users.byId(id)) ?? (await ctx.users.byUsername(id.toLowerCase()))
     if (!user) throw IdentityErrors.userNotFound(`no user \`${id.slice(0, 64)}\``)
     return user
+  }
+
+  /** Another replica may create the same user or client between our check and our insert: the same 409. */
+  async function createUser(user: Parameters<IdentityContext['users']['create']>[0]) {
+    try {
+      return await ctx.users.create(user)
+    } catch (error) {
+      if (isUniqueViolation(error)) throw IdentityErrors.userExists(`user \`${user.username}\` already exists`)
+      throw error
+    }
+  }
+  async function createClient(clientId: string, metadata: Parameters<IdentityContext['clients']['create']>[0]) {
+    try {
+      return await ctx.clients.create(metadata)
+    } catch (error) {
+      if (isUniqueViolation(error)) throw IdentityErrors.clientExists(`client \`${clientId}\` already exists`)
+      throw error
+    }
   }
 
   app.get('/admin/v1/revocations', { schema: { querystring: Feed } }, async (request) => {
     requirePeer(request, (id) => isService(id) || isOperator(id))
     const { after, wait } = request.query as { after: number; wait: number }
     await ctx.revocations.wait(after, wait * 1000)
-    return ctx.revocations.after(after)
+    return await ctx.revocations.after(after)
   })
 
   const usersService = `spiffe://${td}/svc/users`
@@ -97,7 +115,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext):
     const header = request.headers.authorization
     const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : undefined
     if (!token || !subjectId) throw CoreErrors.forbidden('the users service may revoke only the subject whose token it presents')
-    const publicKeys = ctx.keys.jwks().map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub }) => pub)
+    const publicKeys = (await ctx.keys.jwks()).map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub }) => pub)
     let payload
     try {
       ({ payload } = await jwtVerify(token, createLocalJWKSet({ keys: publicKeys as never }), {
@@ -113,8 +131,8 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext):
   app.post('/admin/v1/subjects/:id/revoke', { schema: { params: Params } }, async (request) => {
     const peer = requirePeer(request, (spiffeId) => isOperator(spiffeId) || spiffeId === usersService)
     const { id } = request.params as { id: string }
-    if (peer.spiffeId === usersService) await checkErasureCaller(request, ctx.users.byId(id)?.id)
-    const user = ctx.users.byId(id) ?? ctx.users.byUsername(id.toLowerCase())
+    if (peer.spiffeId === usersService) await checkErasureCaller(request, (await ctx.users.byId(id))?.id)
+    const user = (await ctx.users.byId(id)) ?? (await ctx.users.byUsername(id.toLowerCase()))
     const client = user ? undefined : await ctx.clients.providerMetadata(id)
     if (!user && !client) throw IdentityErrors.subjectNotFound(`no user or client \`${id.slice(0, 64)}\``)
     const subject = user ? { kind: 'user' as const, id: user.id } : { kind: 'client' as const, id }
@@ -125,29 +143,29 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext):
 
   app.get('/admin/v1/subjects/:id/sessions', { schema: { params: Params } }, async (request) => {
     operator(request)
-    const user = findUser((request.params as { id: string }).id)
-    return { subject: user.id, records: ctx.recordsOf(user.id) }
+    const user = await findUser((request.params as { id: string }).id)
+    return { subject: user.id, records: await ctx.recordsOf(user.id) }
   })
 
   app.get('/admin/v1/keys', async (request) => {
     operator(request)
-    return { keys: ctx.keys.list() }
+    return { keys: await ctx.keys.list() }
   })
   app.post('/admin/v1/keys/rotate', async (request) => {
     operator(request)
-    const keys = ctx.keys.rotate()
-    ctx.reloadKeys()
+    const keys = await ctx.keys.rotate()
+    await ctx.reloadKeys()
     emit(ctx, { type: 'key.rotated', actor: actorOf(request), action: 'keys.rotate', outcome: 'success', resource: 'signing-keys', requestId: String(request.id), details: { current: keys.find((k) => k.state === 'current')?.kid ?? null } })
     return { keys }
   })
 
   app.get('/admin/v1/users', async (request) => {
     operator(request)
-    return { users: ctx.users.list() }
+    return { users: await ctx.users.list() }
   })
   app.get('/admin/v1/users/:id', { schema: { params: Params } }, async (request) => {
     operator(request)
-    return publicUser(findUser((request.params as { id: string }).id))
+    return publicUser(await findUser((request.params as { id: string }).id))
   })
   /**
    * The account directory: identity owns the accounts, the users service merges them with its profiles
@@ -159,7 +177,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext):
     const { limit, cursor, ids } = request.query as { limit: number; cursor?: string; ids?: string }
     const after = cursor === undefined ? '' : Buffer.from(cursor, 'base64url').toString('utf8')
     if (cursor !== undefined && !USERNAME.test(after)) throw IdentityErrors.badCursor()
-    const page = ctx.users.accounts(limit, after, ids?.split(','))
+    const page = await ctx.users.accounts(limit, after, ids?.split(','))
     emit(ctx, {
       type: 'account.listed', actor: { kind: isOperator(peer.spiffeId) ? 'operator' : 'service', spiffeId: peer.spiffeId }, action: 'accounts.list',
       outcome: 'success', resource: 'accounts', requestId: String(request.id), details: { count: page.accounts.length, byId: ids !== undefined },
@@ -170,16 +188,16 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext):
     operator(request)
     const body = request.body as { username: string; password: string; roles: string[]; displayName?: string; email?: string; mfaRequired?: boolean }
     if (!isAcceptablePassword(body.password)) throw IdentityErrors.weakPassword()
-    if (ctx.users.byUsername(body.username)) throw IdentityErrors.userExists(`user \`${body.username}\` already exists`)
-    const user = ctx.users.create({ ...body, passwordHash: await ctx.hasher.hash(body.password) })
+    if (await ctx.users.byUsername(body.username)) throw IdentityErrors.userExists(`user \`${body.username}\` already exists`)
+    const user = await createUser({ ...body, passwordHash: await ctx.hasher.hash(body.password) })
     emit(ctx, { type: 'user.created', actor: actorOf(request), action: 'users.create', outcome: 'success', resource: `user:${user.id}`, requestId: String(request.id), details: { roles: user.roles.join(',') } })
     return reply.code(201).send(user)
   })
   app.patch('/admin/v1/users/:id', { schema: { params: Params, body: PatchUser } }, async (request) => {
     operator(request)
-    const user = findUser((request.params as { id: string }).id)
+    const user = await findUser((request.params as { id: string }).id)
     const { password, ...patch } = request.body as { password?: string } & Record<string, unknown>
-    const updated = ctx.users.update(user.id, { ...patch, ...(password ? { passwordHash: await ctx.hasher.hash(password) } : {}) })!
+    const updated = (await ctx.users.update(user.id, { ...patch, ...(password ? { passwordHash: await ctx.hasher.hash(password) } : {}) }))!
     // Disabling an account or changing its password ends everything it holds.
     if (patch.disabled === true || password) await ctx.revokeSubject({ kind: 'user', id: user.id })
     emit(ctx, { type: 'user.updated', actor: actorOf(request), action: 'users.update', outcome: 'success', resource: `user:${user.id}`, requestId: String(request.id), details: { fields: Object.keys(request.body as object).join(',') } })
@@ -187,9 +205,9 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext):
   })
   app.post('/admin/v1/users/:id/totp', { schema: { params: Params } }, async (request) => {
     operator(request)
-    const user = findUser((request.params as { id: string }).id)
+    const user = await findUser((request.params as { id: string }).id)
     const secret = newTotpSecret()
-    ctx.users.setTotpSecret(user.id, secret)
+    await ctx.users.setTotpSecret(user.id, secret)
     const uri = totpUri(new URL(ctx.issuer).host, user.username, secret)
     emit(ctx, { type: 'mfa.enrolled', actor: actorOf(request), action: 'mfa.enrol', outcome: 'success', resource: `user:${user.id}`, requestId: String(request.id) })
     return { otpauthUri: uri, qrDataUrl: await totpQrDataUrl(uri) }
@@ -200,46 +218,46 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: IdentityContext):
   // the password is known to someone else (repeated MFA failures).
   app.post('/admin/v1/users/:id/lock', { schema: { params: Params, body: Lock } }, async (request) => {
     const peer = requirePeer(request, (id) => isOperator(id) || id === `spiffe://${td}/svc/audit`)
-    const user = findUser((request.params as { id: string }).id)
+    const user = await findUser((request.params as { id: string }).id)
     const { seconds, reason, revokeSessions } = request.body as { seconds: number; reason: string; revokeSessions: boolean }
     const actor = { kind: isOperator(peer.spiffeId) ? 'operator' as const : 'service' as const, spiffeId: peer.spiffeId }
-    ctx.lockout.lock(accountKey(user.username), seconds, reason)
+    await ctx.lockout.lock(accountKey(user.username), seconds, reason)
     emit(ctx, { type: 'account.locked', actor, action: 'users.lock', outcome: 'success', resource: `user:${user.id}`, reason: actor.kind === 'operator' ? 'admin_lock' : 'detector_lock', requestId: String(request.id), details: { seconds, revokeSessions } })
     let removed = 0
     if (revokeSessions) {
       removed = await ctx.revokeSubject({ kind: 'user', id: user.id })
       emit(ctx, { type: 'subject.revoked', actor, action: 'subject.revoke', outcome: 'success', resource: `user:${user.id}`, reason: 'lock_with_revoke', requestId: String(request.id), details: { removedRecords: removed } })
     }
-    return { user: user.id, lockedUntil: new Date(ctx.lockout.lockedUntil(accountKey(user.username)) ?? ctx.clock.now()).toISOString(), sessionsRevoked: revokeSessions, removedRecords: removed }
+    return { user: user.id, lockedUntil: new Date((await ctx.lockout.lockedUntil(accountKey(user.username))) ?? ctx.clock.now()).toISOString(), sessionsRevoked: revokeSessions, removedRecords: removed }
   })
   app.post('/admin/v1/users/:id/unlock', { schema: { params: Params } }, async (request) => {
     operator(request)
-    const user = findUser((request.params as { id: string }).id)
-    ctx.lockout.unlock(accountKey(user.username))
+    const user = await findUser((request.params as { id: string }).id)
+    await ctx.lockout.unlock(accountKey(user.username))
     emit(ctx, { type: 'account.unlocked', actor: actorOf(request), action: 'users.unlock', outcome: 'success', resource: `user:${user.id}`, requestId: String(request.id) })
     return { user: user.id, locked: false }
   })
 
   app.get('/admin/v1/clients', async (request) => {
     operator(request)
-    return { clients: ctx.clients.list() }
+    return { clients: await ctx.clients.list() }
   })
   app.get('/admin/v1/clients/:id', { schema: { params: Params } }, async (request) => {
     operator(request)
-    const client = ctx.clients.get((request.params as { id: string }).id)
+    const client = await ctx.clients.get((request.params as { id: string }).id)
     if (!client) throw IdentityErrors.clientNotFound()
     return client
   })
   app.post('/admin/v1/clients', { schema: { body: CreateClient } }, async (request, reply) => {
     operator(request)
     const body = request.body as { clientId: string; public: boolean; grantTypes: string[]; redirectUris: string[]; scopes: string[]; firstParty: boolean; name?: string; jwks?: { keys: unknown[] } }
-    if (ctx.clients.get(body.clientId)) throw IdentityErrors.clientExists(`client \`${body.clientId}\` already exists`)
+    if (await ctx.clients.get(body.clientId)) throw IdentityErrors.clientExists(`client \`${body.clientId}\` already exists`)
     if (body.jwks && (body.public || body.jwks.keys.some((k) => typeof k === 'object' && k !== null && 'd' in k))) {
       throw CoreErrors.validation('jwks must hold public keys of a confidential client')
     }
     const secret = body.public || body.jwks ? undefined : randomSecret()
     const method = body.public ? 'none' : body.jwks ? 'private_key_jwt' : 'client_secret_basic'
-    const client = ctx.clients.create({
+    const client = await createClient(body.clientId, {
       client_id: body.clientId, ...(secret ? { client_secret: secret } : {}), ...(body.jwks ? { jwks: body.jwks } : {}),
       token_endpoint_auth_method: method, application_type: body.public ? 'native' : 'web',
       grant_types: body.grantTypes, response_types: body.grantTypes.includes('authorization_code') ? ['code'] : [],

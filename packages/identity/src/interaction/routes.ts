@@ -70,16 +70,16 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: IdentityCon
   async function render(interaction: Interaction, reply: FastifyReply, error?: string, username?: string, status = 200): Promise<FastifyReply> {
     const uid = interaction.uid
     const csrf = ctx.csrf(uid)
-    if (interaction.prompt.name === 'consent' && interaction.params.client_id && ctx.clients.get(String(interaction.params.client_id))?.first_party === true) {
+    if (interaction.prompt.name === 'consent' && interaction.params.client_id && (await ctx.clients.get(String(interaction.params.client_id)))?.first_party === true) {
       return autoConsent(interaction, reply)
     }
     if (interaction.prompt.name === 'consent') {
       const scopes = String(interaction.params.scope ?? '').split(' ').filter(Boolean)
       return html(reply, status, consentPage({ action: `${base(uid)}/consent`, abort: `${base(uid)}/abort`, csrf, clientName: clientName(interaction), scopes }))
     }
-    const pending = ctx.mfa.get(uid)
+    const pending = await ctx.mfa.get(uid)
     if (pending?.enrolSecret) {
-      const user = ctx.users.byId(pending.accountId)
+      const user = await ctx.users.byId(pending.accountId)
       const uri = totpUri(new URL(ctx.issuer).host, user?.username ?? 'user', pending.enrolSecret)
       return html(reply, status, enrolPage({ action: `${base(uid)}/mfa`, csrf, qrDataUrl: await totpQrDataUrl(uri), secret: pending.enrolSecret, error }))
     }
@@ -109,23 +109,23 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: IdentityCon
     // Only a well-formed username is recorded: a password typed into the wrong field must not reach the audit log.
     const actor = { kind: 'anonymous' as const, ip, ...(USERNAME.test(username) ? { id: username } : {}) }
     const keys = [accountKey(username), ipKey(ip)]
-    const verdict = ctx.lockout.check(keys)
+    const verdict = await ctx.lockout.check(keys)
     if (!verdict.allowed) {
       emit(ctx, { type: 'login.failed', actor, action: 'login', outcome: 'denied', reason: verdict.reason === 'locked' ? 'locked_out' : 'throttled', requestId: String(request.id), details: { retryAfterSeconds: verdict.retryAfterSeconds } })
       reply.header('retry-after', String(verdict.retryAfterSeconds))
       const message = verdict.reason === 'locked' ? 'Too many failed attempts. This sign-in is temporarily locked; try again later.' : `Too many attempts. Wait ${verdict.retryAfterSeconds} seconds and try again.`
       return render(interaction, reply, message, username, 429)
     }
-    const user = username ? ctx.users.byUsername(username) : undefined
+    const user = username ? await ctx.users.byUsername(username) : undefined
     const ok = await ctx.hasher.verify(user?.passwordHash, password)
     if (!ok || !user || user.disabled) {
-      const locked = ctx.lockout.fail(keys)
+      const locked = await ctx.lockout.fail(keys)
       emit(ctx, { type: 'login.failed', actor: user ? { kind: 'user', id: user.id, ip } : actor, action: 'login', outcome: 'failure', reason: !user ? 'unknown_user' : user.disabled ? 'disabled' : 'bad_password', requestId: String(request.id) })
       for (const key of locked) emit(ctx, { type: 'account.locked', actor: { kind: 'anonymous', ip }, action: 'lockout', outcome: 'success', resource: key.startsWith('ip:') ? 'ip' : `user:${user?.id ?? username}`, reason: 'too_many_failures', requestId: String(request.id), details: { seconds: ctx.config.lockout.lockSeconds } })
       return render(interaction, reply, 'Invalid username or password.', username, 401)
     }
     if (user.mfaRequired || user.totpEnrolled) {
-      ctx.mfa.put(interaction.uid, { accountId: user.id, ...(user.totpEnrolled ? {} : { enrolSecret: newTotpSecret() }) }, 600)
+      await ctx.mfa.put(interaction.uid, { accountId: user.id, ...(user.totpEnrolled ? {} : { enrolSecret: newTotpSecret() }) }, 600)
       emit(ctx, { type: 'login.password_verified', actor: { kind: 'user', id: user.id, ip }, action: 'login', outcome: 'success', reason: 'mfa_required', requestId: String(request.id) })
       return reply.code(303).header('location', base(interaction.uid)).send()
     }
@@ -138,32 +138,32 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: IdentityCon
     if (!interaction) return expired(reply)
     const form = (request.body ?? {}) as Form
     if (!csrfOk(interaction.uid, form)) return html(reply, 403, messagePage('Form expired', 'Reload the page and try again.'))
-    const pending = ctx.mfa.get(interaction.uid)
-    const user = pending ? ctx.users.byId(pending.accountId) : undefined
+    const pending = await ctx.mfa.get(interaction.uid)
+    const user = pending ? await ctx.users.byId(pending.accountId) : undefined
     if (!pending || !user) return render(interaction, reply)
     const ip = clientIpOf(request)
     const keys = [accountKey(user.username), ipKey(ip)]
-    const verdict = ctx.lockout.check(keys)
+    const verdict = await ctx.lockout.check(keys)
     if (!verdict.allowed) {
       emit(ctx, { type: 'mfa.failed', actor: { kind: 'user', id: user.id, ip }, action: 'mfa', outcome: 'denied', reason: verdict.reason === 'locked' ? 'locked_out' : 'throttled', requestId: String(request.id) })
       reply.header('retry-after', String(verdict.retryAfterSeconds))
       return render(interaction, reply, 'Too many attempts. Try again later.', undefined, 429)
     }
-    const secret = pending.enrolSecret ?? ctx.users.totpSecret(user.id)
+    const secret = pending.enrolSecret ?? await ctx.users.totpSecret(user.id)
     const check = secret ? await checkTotp(secret, str(form.otp, 16)?.trim(), ctx.clock.now(), pending.enrolSecret ? null : user.totpLastStep) : { valid: false }
-    const accepted = check.valid && check.timeStep !== undefined && (pending.enrolSecret !== undefined || ctx.users.acceptTotpStep(user.id, check.timeStep))
+    const accepted = check.valid && check.timeStep !== undefined && (pending.enrolSecret !== undefined || await ctx.users.acceptTotpStep(user.id, check.timeStep))
     if (!accepted) {
-      const locked = ctx.lockout.fail(keys)
+      const locked = await ctx.lockout.fail(keys)
       emit(ctx, { type: 'mfa.failed', actor: { kind: 'user', id: user.id, ip }, action: 'mfa', outcome: 'failure', reason: check.replayed || check.valid ? 'replayed_code' : 'invalid_code', requestId: String(request.id) })
       for (const key of locked) emit(ctx, { type: 'account.locked', actor: { kind: 'anonymous', ip }, action: 'lockout', outcome: 'success', resource: key.startsWith('ip:') ? 'ip' : `user:${user.id}`, reason: 'too_many_failures', requestId: String(request.id) })
       return render(interaction, reply, 'That code is not valid.', undefined, 401)
     }
     if (pending.enrolSecret) {
-      ctx.users.setTotpSecret(user.id, pending.enrolSecret)
-      ctx.users.acceptTotpStep(user.id, check.timeStep!)
+      await ctx.users.setTotpSecret(user.id, pending.enrolSecret)
+      await ctx.users.acceptTotpStep(user.id, check.timeStep!)
       emit(ctx, { type: 'mfa.enrolled', actor: { kind: 'user', id: user.id, ip }, action: 'mfa.enrol', outcome: 'success', requestId: String(request.id) })
     }
-    ctx.mfa.remove(interaction.uid)
+    await ctx.mfa.remove(interaction.uid)
     emit(ctx, { type: 'mfa.succeeded', actor: { kind: 'user', id: user.id, ip }, action: 'mfa', outcome: 'success', requestId: String(request.id) })
     emit(ctx, { type: 'login.succeeded', actor: { kind: 'user', id: user.id, ip }, action: 'login', outcome: 'success', requestId: String(request.id), details: { mfa: true } })
     return finish(request, reply, { login: { accountId: user.id, amr: ['pwd', 'otp'], acr: 'urn:bulwark:mfa', remember: true } })
@@ -183,7 +183,7 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: IdentityCon
     const interaction = await details(request, reply)
     if (!interaction) return expired(reply)
     if (!csrfOk(interaction.uid, (request.body ?? {}) as Form)) return html(reply, 403, messagePage('Form expired', 'Reload the page and try again.'))
-    ctx.mfa.remove(interaction.uid)
+    await ctx.mfa.remove(interaction.uid)
     return finish(request, reply, { error: 'access_denied', error_description: 'the user denied the request' })
   })
 }

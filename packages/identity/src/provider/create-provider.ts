@@ -65,7 +65,7 @@ export function createProvider(options: ProviderOptions): Provider {
   const policy = { trustDomain, alg, accessTokenTtl: config.accessTokenTtlSeconds, exchange: config.exchange }
 
   async function findAccount(_ctx: unknown, sub: string) {
-    const user = users.byId(sub)
+    const user = await users.byId(sub)
     if (!user || user.disabled) return undefined
     return {
       accountId: user.id,
@@ -124,7 +124,7 @@ export function createProvider(options: ProviderOptions): Provider {
         // How the user signed in (RFC 9068 §2.2.1), from the code or refresh token this one is minted for,
         // so resource servers and Cedar (`context.mfa`) can require a second factor.
         const entities = ctx.oidc?.entities as { AuthorizationCode?: SignIn; RefreshToken?: SignIn } | undefined
-        return { roles: users.byId(token.accountId)?.roles ?? [], ...signInClaims(entities?.AuthorizationCode ?? entities?.RefreshToken) }
+        return { roles: (await users.byId(token.accountId))?.roles ?? [], ...signInClaims(entities?.AuthorizationCode ?? entities?.RefreshToken) }
       }
       return undefined
     },

@@ -7,14 +7,18 @@
 //   publishing their `jti` to the feed;
 // - JWTs issued under a grant are remembered (jti only) so revoking the
 //   grant (reuse, code replay, logout) publishes them too.
-import type { KoaContextWithOIDC, Provider } from 'oidc-provider'
+// oidc-provider's events are synchronous; the store is not. What a listener
+// writes is tracked on the request and awaited before the answer leaves, so a
+// revocation is in the feed (at every replica) by the time the client hears
+// of it.
+import { Provider, type KoaContextWithOIDC } from 'oidc-provider'
 import { jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
-import type { AuditActor, Database } from '@bulwark/core'
+import type { AuditActor, SqlStore } from '@bulwark/core'
 import type { IdentityContext } from '../context.ts'
 import { emit } from '../context.ts'
 
 export type EventWiring = {
-  db: Database
+  db: SqlStore
   hash: (v: string) => string
   keys: () => JWTVerifyGetKey
 }
@@ -40,9 +44,27 @@ const GRANT_EVENT: Record<string, string> = {
 
 export function wireProvider(provider: Provider, ctx: IdentityContext, wiring: EventWiring): void {
   const { db, hash } = wiring
-  const remember = db.prepare('INSERT INTO grant_jtis (grant_hash, jti, exp) VALUES (?, ?, ?)')
-  const ofGrant = db.prepare('SELECT jti, exp FROM grant_jtis WHERE grant_hash = ? AND exp > ?')
-  const forget = db.prepare('DELETE FROM grant_jtis WHERE grant_hash = ? OR exp <= ?')
+  const pending = new WeakMap<object, Array<Promise<void>>>()
+  /** Runs store work for a listener: awaited before the current request answers (logged if it fails). */
+  function track(work: () => Promise<void>): void {
+    const promise = work().catch((error: unknown) => ctx.log.error({ err: error }, 'identity event bookkeeping failed'))
+    const koa = Provider.ctx as object | undefined
+    if (!koa) return
+    const list = pending.get(koa) ?? []
+    list.push(promise)
+    pending.set(koa, list)
+  }
+  provider.use(async (koa, next) => {
+    try {
+      await next()
+    } finally {
+      // Listeners may add work while earlier work runs (a revocation publishing jtis): drain until none is left.
+      for (let list = pending.get(koa); list && list.length > 0; list = pending.get(koa)) {
+        pending.set(koa, [])
+        await Promise.all(list)
+      }
+    }
+  })
 
   async function verifyOwnJwt(token: unknown): Promise<JWTPayload | undefined> {
     if (typeof token !== 'string' || token.length > 8192 || token.split('.').length !== 3) return undefined
@@ -57,15 +79,18 @@ export function wireProvider(provider: Provider, ctx: IdentityContext, wiring: E
   provider.on('access_token.issued', (token: { grantId?: string; jti: string; exp?: number; iat?: number; expiration?: number }) => {
     if (!token.grantId) return
     const exp = token.exp ?? Math.floor(Date.now() / 1000) + (token.expiration ?? ctx.config.accessTokenTtlSeconds)
-    remember.run(hash(`grant:${token.grantId}`), token.jti, exp)
+    const grantHash = hash(`grant:${token.grantId}`)
+    track(async () => { await db.run('INSERT INTO grant_jtis (grant_hash, jti, exp) VALUES (?, ?, ?)', [grantHash, token.jti, exp]) })
   })
   provider.on('grant.revoked', (koa: KoaContextWithOIDC, grantId: string) => {
     const grantHash = hash(`grant:${grantId}`)
-    const now = Math.floor(Date.now() / 1000)
-    const live = ofGrant.all(grantHash, now) as Array<{ jti: string; exp: number }>
-    for (const row of live) ctx.revocations.publish('jti', row.jti, row.exp - now + 60)
-    forget.run(grantHash, now)
-    emit(ctx, { type: 'grant.revoked', actor: clientActor(koa), action: 'grant.revoke', outcome: 'success', reason: koa.oidc?.route ?? 'revoked', details: { accessTokens: live.length } })
+    track(async () => {
+      const now = Math.floor(Date.now() / 1000)
+      const live = await db.all<{ jti: string; exp: number }>('SELECT jti, exp FROM grant_jtis WHERE grant_hash = ? AND exp > ?', [grantHash, now])
+      for (const row of live) await ctx.revocations.publish('jti', row.jti, row.exp - now + 60)
+      await db.run('DELETE FROM grant_jtis WHERE grant_hash = ? OR exp <= ?', [grantHash, now])
+      emit(ctx, { type: 'grant.revoked', actor: clientActor(koa), action: 'grant.revoke', outcome: 'success', reason: koa.oidc?.route ?? 'revoked', details: { accessTokens: live.length } })
+    })
   })
   provider.on('grant.success', (koa: KoaContextWithOIDC) => {
     const grantType = String(koa.oidc.params?.grant_type ?? '')
@@ -107,7 +132,7 @@ export function wireProvider(provider: Provider, ctx: IdentityContext, wiring: E
     if (koa.path === '/oauth2/introspect') {
       koa.status = 200
       koa.body = { active: false }
-      if (!payload || ctx.revocations.isRevoked(payload as never)) return
+      if (!payload || await ctx.revocations.isRevoked(payload as never)) return
       // Public clients may only look at their own tokens (oidc-provider's default policy).
       if (client.metadata().token_endpoint_auth_method === 'none' && payload.client_id !== client.clientId) return
       koa.body = { ...payload, active: true, token_type: 'Bearer' }
@@ -115,7 +140,7 @@ export function wireProvider(provider: Provider, ctx: IdentityContext, wiring: E
       koa.status = 200
       koa.body = ''
       const ours = payload !== undefined && payload.client_id === client.clientId && typeof payload.jti === 'string' && typeof payload.exp === 'number'
-      if (ours) ctx.revocations.publish('jti', String(payload.jti), Math.max(60, payload.exp! - Math.floor(Date.now() / 1000) + 60))
+      if (ours) await ctx.revocations.publish('jti', String(payload.jti), Math.max(60, payload.exp! - Math.floor(Date.now() / 1000) + 60))
       emit(ctx, { type: 'token.revoked', actor: clientActor(koa), action: 'token.revoke', outcome: ours ? 'success' : 'failure', reason: ours ? 'jwt_access_token' : 'not_revocable_by_client' })
     }
   })

@@ -27,7 +27,7 @@ export type ExchangeOptions = {
   revocations: RevocationFeed
   getCertificate: (ctx: KoaContextWithOIDC) => string | undefined
   /** False for users that no longer exist or are disabled. */
-  isActiveAccount: (accountId: string) => boolean
+  isActiveAccount: (accountId: string) => Promise<boolean>
   /** Extras the `extraTokenClaims` hook reads for the token being built. */
   extras: WeakMap<object, ExchangeExtras>
 }
@@ -65,7 +65,7 @@ export function registerTokenExchange(options: ExchangeOptions): void {
     const subjectAud = Array.isArray(subject.aud) ? subject.aud : [subject.aud]
     const addressedToCaller = subjectAud.includes(callerId) || (caller === 'gateway' && subjectAud.includes(gatewayAudience(trustDomain)))
     if (!addressedToCaller) throw new errors.InvalidGrant('subject_token was not issued to the calling service')
-    if (options.revocations.isRevoked(subject as { sub?: string; client_id?: string; jti?: string; iat?: number })) throw new errors.InvalidGrant('subject_token has been revoked')
+    if (await options.revocations.isRevoked(subject as { sub?: string; client_id?: string; jti?: string; iat?: number })) throw new errors.InvalidGrant('subject_token has been revoked')
 
     const subjectScopes = new Set(String(subject.scope ?? '').split(' ').filter(Boolean))
     let scope = [...subjectScopes].join(' ')
@@ -81,7 +81,7 @@ export function registerTokenExchange(options: ExchangeOptions): void {
     if (!original) throw new errors.InvalidGrant('subject_token client no longer exists')
 
     const isUser = subject.sub !== subject.client_id
-    if (isUser && !options.isActiveAccount(String(subject.sub))) throw new errors.InvalidGrant('subject_token user is disabled or gone')
+    if (isUser && !(await options.isActiveAccount(String(subject.sub)))) throw new errors.InvalidGrant('subject_token user is disabled or gone')
     const at = new provider.AccessToken({
       ...(isUser ? { accountId: subject.sub } : {}),
       client: original,

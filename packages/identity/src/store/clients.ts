@@ -1,7 +1,7 @@
-// OAuth clients: registered clients live in SQLite with their secret stored
+// OAuth clients: registered clients live in the store with their secret stored
 // only as a hash; workload clients `svc-<name>` are implied by the trust
 // domain (tls_client_auth bound to `spiffe://<td>/svc/<name>`, RFC 8705).
-import type { Clock, Database } from '@bulwark/core'
+import type { Clock, SqlStore } from '@bulwark/core'
 import { hashClientSecret } from './crypto.ts'
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -26,10 +26,10 @@ export type ClientMetadata = {
 export type ClientStore = {
   /** Metadata as oidc-provider sees it (secret replaced by its hash). */
   providerMetadata(clientId: string): Promise<ClientMetadata | undefined>
-  create(metadata: ClientMetadata): ClientMetadata
-  get(clientId: string): ClientMetadata | undefined
-  list(): ClientMetadata[]
-  remove(clientId: string): boolean
+  create(metadata: ClientMetadata): Promise<ClientMetadata>
+  get(clientId: string): Promise<ClientMetadata | undefined>
+  list(): Promise<ClientMetadata[]>
+  remove(clientId: string): Promise<boolean>
 }
 
 const SVC_CLIENT = /^svc-([a-z][a-z0-9-]{0,31})$/
@@ -53,19 +53,17 @@ function redact(metadata: ClientMetadata): ClientMetadata {
   return { ...rest, ...(metadata.client_secret ? { client_secret_hashed: true } : {}) }
 }
 
-export function createClientStore(db: Database, options: { trustDomain: string; clock: Clock }): ClientStore {
-  const insert = db.prepare('INSERT INTO clients (client_id, metadata, created_at) VALUES (?, ?, ?)')
-  const select = db.prepare('SELECT metadata FROM clients WHERE client_id = ?')
-  const all = db.prepare('SELECT metadata FROM clients ORDER BY client_id')
-  const del = db.prepare('DELETE FROM clients WHERE client_id = ?')
-  // Client lookups happen on every token request; registrations are rare, so cache parsed rows (this process only).
-  const cache = new Map<string, ClientMetadata | null>()
-  function load(clientId: string): ClientMetadata | undefined {
-    const cached = cache.get(clientId)
-    if (cached !== undefined) return cached ?? undefined
-    const row = select.get(clientId) as { metadata: string } | undefined
+export function createClientStore(db: SqlStore, options: { trustDomain: string; clock: Clock }): ClientStore {
+  // Client lookups happen on every token request; registrations are rare. On SQLite one process owns the
+  // file, so parsed rows are cached; on PostgreSQL another replica may register or remove a client at any
+  // time, so every lookup reads the row (one primary-key read).
+  const cache = db.dialect === 'sqlite' ? new Map<string, ClientMetadata>() : undefined
+  async function load(clientId: string): Promise<ClientMetadata | undefined> {
+    const cached = cache?.get(clientId)
+    if (cached !== undefined) return cached
+    const row = await db.one<{ metadata: string }>('SELECT metadata FROM clients WHERE client_id = ?', [clientId])
     const metadata = row ? JSON.parse(row.metadata) as ClientMetadata : undefined
-    if (metadata) cache.set(clientId, metadata)
+    if (metadata) cache?.set(clientId, metadata)
     return metadata
   }
   const workloads = new Map<string, ClientMetadata>()
@@ -78,23 +76,23 @@ export function createClientStore(db: Database, options: { trustDomain: string; 
         if (!metadata) workloads.set(clientId, metadata = workloadClientMetadata(options.trustDomain, svc[1]!))
         return metadata
       }
-      return load(clientId)
+      return await load(clientId)
     },
-    create(metadata) {
+    async create(metadata) {
       if (SVC_CLIENT.test(metadata.client_id)) throw new TypeError('`svc-*` client ids are reserved for workloads')
       const stored = { ...metadata, ...(metadata.client_secret ? { client_secret: hashClientSecret(metadata.client_secret) } : {}) }
-      insert.run(metadata.client_id, JSON.stringify(stored), options.clock.now())
-      cache.delete(metadata.client_id)
+      await db.run('INSERT INTO clients (client_id, metadata, created_at) VALUES (?, ?, ?)', [metadata.client_id, JSON.stringify(stored), options.clock.now()])
+      cache?.delete(metadata.client_id)
       return redact(stored)
     },
-    get(clientId) {
-      const metadata = load(clientId)
+    async get(clientId) {
+      const metadata = await load(clientId)
       return metadata ? redact(metadata) : undefined
     },
-    list: () => (all.all() as Array<{ metadata: string }>).map((row) => redact(JSON.parse(row.metadata) as ClientMetadata)),
-    remove(clientId) {
-      cache.delete(clientId)
-      return Number(del.run(clientId).changes) > 0
+    list: async () => (await db.all<{ metadata: string }>('SELECT metadata FROM clients ORDER BY client_id')).map((row) => redact(JSON.parse(row.metadata) as ClientMetadata)),
+    async remove(clientId) {
+      cache?.delete(clientId)
+      return (await db.run('DELETE FROM clients WHERE client_id = ?', [clientId])).changes > 0
     },
   }
 }

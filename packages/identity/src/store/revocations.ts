@@ -1,51 +1,80 @@
 // The revocation feed gateways and services long-poll: subjects, clients and
 // single token ids (jti) that are dead from `revokedAt` on. Entries expire
 // once no token they could match is still alive.
-import type { Clock, Database } from '@bulwark/core'
+//
+// Positions (`seq`) must only ever grow in the order readers can see them: a
+// reader that has passed seq N never looks below N again. On PostgreSQL two
+// replicas publishing at once could commit seq 11 before seq 10 (a sequence
+// hands out numbers before commit), so publishing takes a transaction-scoped
+// advisory lock first: the next number is drawn only after the previous
+// publisher committed. A waiting reader also polls the store, since a
+// publish at another replica does not wake this one's waiters.
+import type { Clock, SqlStore } from '@bulwark/core'
+import { lockFor } from './database.ts'
 
 export type RevocationKind = 'subject' | 'jti' | 'client'
 export type RevocationEntry = { seq: number; kind: RevocationKind; value: string; revokedAt: number }
 
 export type RevocationFeed = {
-  publish(kind: RevocationKind, value: string, keepSeconds: number): RevocationEntry
-  after(seq: number, limit?: number): { seq: number; entries: RevocationEntry[] }
+  publish(kind: RevocationKind, value: string, keepSeconds: number): Promise<RevocationEntry>
+  after(seq: number, limit?: number): Promise<{ seq: number; entries: RevocationEntry[] }>
   /** Resolves when an entry after `seq` exists, or after `waitMs`. */
   wait(seq: number, waitMs: number): Promise<void>
   /** Whether a token (by subject, client, jti, issued-at seconds) has been revoked. */
-  isRevoked(token: { sub?: string; client_id?: string; jti?: string; iat?: number }): boolean
+  isRevoked(token: { sub?: string; client_id?: string; jti?: string; iat?: number }): Promise<boolean>
   close(): void
 }
 
-export function createRevocationFeed(db: Database, clock: Clock): RevocationFeed {
-  const insert = db.prepare('INSERT INTO revocations (kind, value, revoked_at, expires_at) VALUES (?, ?, ?, ?)')
-  const select = db.prepare('SELECT seq, kind, value, revoked_at FROM revocations WHERE seq > ? AND expires_at > ? ORDER BY seq LIMIT ?')
-  const latest = db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM revocations')
-  const match = db.prepare(`SELECT 1 FROM revocations WHERE expires_at > ? AND (((kind = 'subject' AND value = ?) OR (kind = 'client' AND value = ?)) AND revoked_at >= ? OR (kind = 'jti' AND value = ?)) LIMIT 1`)
+/** How often a waiting reader looks for entries other replicas published (PostgreSQL only). */
+export const FEED_POLL_MS = 200
+
+type Row = { seq: number; kind: RevocationKind; value: string; revoked_at: number; expires_at: number }
+
+export function createRevocationFeed(db: SqlStore, clock: Clock): RevocationFeed {
   const waiters = new Set<() => void>()
+  const head = async () => (await db.one<{ seq: number }>('SELECT COALESCE(MAX(seq), 0) AS seq FROM revocations'))!.seq
+  const shared = db.dialect === 'postgres'
   return {
-    publish(kind, value, keepSeconds) {
+    async publish(kind, value, keepSeconds) {
       const now = clock.now()
-      const result = insert.run(kind, value, now, now + keepSeconds * 1000)
+      const row = await db.transaction(async (tx) => {
+        await lockFor(tx, 'revocations')
+        return await tx.one<{ seq: number }>('INSERT INTO revocations (kind, value, revoked_at, expires_at) VALUES (?, ?, ?, ?) RETURNING seq', [kind, value, now, now + keepSeconds * 1000])
+      })
       for (const wake of [...waiters]) wake()
-      return { seq: Number(result.lastInsertRowid), kind, value, revokedAt: now }
+      return { seq: Number(row!.seq), kind, value, revokedAt: now }
     },
-    after(seq, limit = 1000) {
-      const rows = select.all(seq, clock.now(), limit) as Array<{ seq: number; kind: RevocationKind; value: string; revoked_at: number }>
-      const head = (latest.get() as { seq: number }).seq
-      return { seq: rows.length > 0 ? rows[rows.length - 1]!.seq : Math.max(seq, head), entries: rows.map((r) => ({ seq: r.seq, kind: r.kind, value: r.value, revokedAt: r.revoked_at })) }
+    async after(seq, limit = 1000) {
+      // One statement, one snapshot: the position returned never skips an entry committed meanwhile.
+      const rows = await db.all<Row>('SELECT seq, kind, value, revoked_at, expires_at FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?', [seq, limit])
+      const now = clock.now()
+      return {
+        seq: rows.length > 0 ? Number(rows.at(-1)!.seq) : seq,
+        entries: rows.filter((r) => r.expires_at > now).map((r) => ({ seq: Number(r.seq), kind: r.kind, value: r.value, revokedAt: r.revoked_at })),
+      }
     },
     async wait(seq, waitMs) {
-      if ((latest.get() as { seq: number }).seq > seq || waitMs <= 0) return
-      await new Promise<void>((resolve) => {
-        const done = () => { clearTimeout(timer); waiters.delete(done); resolve() }
-        const timer = setTimeout(done, waitMs)
-        waiters.add(done)
+      if (waitMs <= 0 || await head() > seq) return
+      const deadline = Date.now() + waitMs
+      let woken = false
+      const waitLocal = (ms: number) => new Promise<void>((resolve) => {
+        const finish = () => { clearTimeout(timer); waiters.delete(wake); resolve() }
+        const wake = () => { woken = true; finish() }
+        const timer = setTimeout(finish, ms)
+        waiters.add(wake)
       })
+      if (!shared) return await waitLocal(waitMs)
+      while (!woken && Date.now() < deadline) {
+        await waitLocal(Math.min(FEED_POLL_MS, deadline - Date.now()))
+        if (woken || await head() > seq) return
+      }
     },
-    isRevoked(token) {
-      // `iat` has one-second resolution: a token from the revocation's own second counts as revoked (fail closed).
+    async isRevoked(token) {
+      // A missing claim is NULL, which equals nothing. `iat` has one-second resolution: a token from the revocation's own second counts as revoked (fail closed).
       const iatMs = (token.iat ?? 0) * 1000
-      return match.get(clock.now(), token.sub ?? '\u0000', token.client_id ?? '\u0000', iatMs, token.jti ?? '\u0000') !== undefined
+      const row = await db.one(`SELECT 1 AS hit FROM revocations WHERE expires_at > ? AND (((kind = 'subject' AND value = ?) OR (kind = 'client' AND value = ?)) AND revoked_at >= ? OR (kind = 'jti' AND value = ?)) LIMIT 1`,
+        [clock.now(), token.sub ?? null, token.client_id ?? null, iatMs, token.jti ?? null])
+      return row !== undefined
     },
     close() {
       for (const wake of [...waiters]) wake()

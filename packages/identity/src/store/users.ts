@@ -1,7 +1,7 @@
 // Users: argon2id password hashes, roles, and TOTP secrets sealed with a key
 // derived from the master key (HKDF info `bulwark/identity/totp`).
 import { randomUUID } from 'node:crypto'
-import type { Clock, Database } from '@bulwark/core'
+import type { Clock, SqlExecutor, SqlStore } from '@bulwark/core'
 import type { Sealer } from './crypto.ts'
 
 export type User = {
@@ -24,17 +24,17 @@ export type Account = { id: string; username: string; roles: string[]; disabled:
 export type NewUser = { username: string; passwordHash: string; roles: string[]; displayName?: string; email?: string; mfaRequired?: boolean; totpSecret?: string }
 
 export type UserStore = {
-  create(user: NewUser): User
-  byId(id: string): UserRecord | undefined
-  byUsername(username: string): UserRecord | undefined
-  list(): User[]
+  create(user: NewUser): Promise<User>
+  byId(id: string): Promise<UserRecord | undefined>
+  byUsername(username: string): Promise<UserRecord | undefined>
+  list(): Promise<User[]>
   /** Accounts by username after `afterUsername` (keyset pagination); `ids` narrows to those ids. */
-  accounts(limit: number, afterUsername: string, ids?: readonly string[]): { accounts: Account[]; more: boolean }
-  update(id: string, patch: Partial<Pick<User, 'roles' | 'displayName' | 'email' | 'mfaRequired' | 'disabled'>> & { passwordHash?: string }): User | undefined
-  totpSecret(id: string): string | undefined
-  setTotpSecret(id: string, secret: string | null): void
-  /** Records an accepted step; false when the step is not newer (a replay). */
-  acceptTotpStep(id: string, step: number): boolean
+  accounts(limit: number, afterUsername: string, ids?: readonly string[]): Promise<{ accounts: Account[]; more: boolean }>
+  update(id: string, patch: Partial<Pick<User, 'roles' | 'displayName' | 'email' | 'mfaRequired' | 'disabled'>> & { passwordHash?: string }): Promise<User | undefined>
+  totpSecret(id: string): Promise<string | undefined>
+  setTotpSecret(id: string, secret: string | null): Promise<void>
+  /** Records an accepted step; false when the step is not newer (a replay), also when another replica accepted it first. */
+  acceptTotpStep(id: string, step: number): Promise<boolean>
 }
 
 type Row = { id: string; username: string; password_hash: string; roles: string; display_name: string | null; email: string | null;
@@ -47,15 +47,13 @@ export function publicUser(user: UserRecord): User {
   return rest
 }
 
-export function createUserStore(db: Database, options: { sealer: Sealer; clock: Clock }): UserStore {
+/** Strings PostgreSQL cannot hold (NUL) or that cannot be ids: looked up as nothing rather than failing the statement. */
+const lookupable = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= 256 && !value.includes('\u0000')
+
+export function createUserStore(db: SqlStore, options: { sealer: Sealer; clock: Clock }): UserStore {
   const { sealer, clock } = options
   const cols = 'id, username, password_hash, roles, display_name, email, totp_secret, totp_last_step, mfa_required, disabled, created_at'
-  const byId = db.prepare(`SELECT ${cols} FROM users WHERE id = ?`)
-  const byName = db.prepare(`SELECT ${cols} FROM users WHERE username = ?`)
-  const all = db.prepare(`SELECT ${cols} FROM users ORDER BY username`)
   const accountCols = 'id, username, roles, disabled, created_at'
-  const accountPage = db.prepare(`SELECT ${accountCols} FROM users WHERE username > ? ORDER BY username LIMIT ?`)
-  const accountsById = db.prepare(`SELECT ${accountCols} FROM users WHERE id IN (SELECT value FROM json_each(?)) AND username > ? ORDER BY username LIMIT ?`)
   // PII (display name, email) is sealed at rest like the TOTP secret, bound to the user and the field.
   const sealPii = (id: string, field: string, value: string | null | undefined) => (value ? sealer.seal(value, `pii:${id}:${field}`) : null)
   const openPii = (id: string, field: string, value: string | null) => (value ? sealer.open(value, `pii:${id}:${field}`) : undefined)
@@ -66,48 +64,59 @@ export function createUserStore(db: Database, options: { sealer: Sealer; clock: 
     mfaRequired: row.mfa_required === 1, totpEnrolled: row.totp_secret !== null, disabled: row.disabled === 1,
     createdAt: row.created_at, totpLastStep: row.totp_last_step,
   }
+  const byId = async (executor: SqlExecutor, id: string, forUpdate = false) => lookupable(id)
+    ? toRecord(await executor.one<Row>(`SELECT ${cols} FROM users WHERE id = ?${forUpdate && executor.dialect === 'postgres' ? ' FOR UPDATE' : ''}`, [id]))
+    : undefined
   const store: UserStore = {
-    create(user) {
+    async create(user) {
       if (!USERNAME.test(user.username)) throw new TypeError(`invalid username \`${user.username.slice(0, 64)}\``)
       const id = randomUUID()
       const now = clock.now()
-      db.prepare(`INSERT INTO users (id, username, password_hash, roles, display_name, email, totp_secret, mfa_required, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, user.username, user.passwordHash, JSON.stringify(user.roles),
+      await db.run(`INSERT INTO users (id, username, password_hash, roles, display_name, email, totp_secret, mfa_required, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [id, user.username, user.passwordHash, JSON.stringify(user.roles),
         sealPii(id, 'display_name', user.displayName), sealPii(id, 'email', user.email), user.totpSecret ? sealer.seal(user.totpSecret, `totp:${id}`) : null,
-        user.mfaRequired || user.roles.includes('admin') ? 1 : 0, now, now)
-      return publicUser(store.byId(id)!)
+        user.mfaRequired || user.roles.includes('admin') ? 1 : 0, now, now])
+      return publicUser((await store.byId(id))!)
     },
-    byId: (id) => toRecord(byId.get(id) as Row | undefined),
-    byUsername: (username) => toRecord(byName.get(username) as Row | undefined),
-    list: () => (all.all() as Row[]).map((row) => publicUser(toRecord(row)!)),
-    accounts(limit, afterUsername, ids) {
-      const rows = (ids ? accountsById.all(JSON.stringify(ids), afterUsername, limit + 1) : accountPage.all(afterUsername, limit + 1)) as Row[]
+    byId: (id) => byId(db, id),
+    byUsername: async (username) => USERNAME.test(username) ? toRecord(await db.one<Row>(`SELECT ${cols} FROM users WHERE username = ?`, [username])) : undefined,
+    list: async () => (await db.all<Row>(`SELECT ${cols} FROM users ORDER BY username`)).map((row) => publicUser(toRecord(row)!)),
+    async accounts(limit, afterUsername, ids) {
+      const wanted = ids?.filter(lookupable)
+      const rows = wanted
+        ? wanted.length === 0 ? [] : await db.all<Row>(`SELECT ${accountCols} FROM users WHERE id IN (${wanted.map(() => '?').join(', ')}) AND username > ? ORDER BY username LIMIT ?`, [...wanted, afterUsername, limit + 1])
+        : await db.all<Row>(`SELECT ${accountCols} FROM users WHERE username > ? ORDER BY username LIMIT ?`, [afterUsername, limit + 1])
       return {
         accounts: rows.slice(0, limit).map((r) => ({ id: r.id, username: r.username, roles: JSON.parse(r.roles) as string[], disabled: r.disabled === 1, createdAt: new Date(r.created_at).toISOString() })),
         more: rows.length > limit,
       }
     },
-    update(id, patch) {
-      const current = store.byId(id)
-      if (!current) return undefined
-      const roles = patch.roles ?? current.roles
-      db.prepare(`UPDATE users SET roles = ?, display_name = ?, email = ?, mfa_required = ?, disabled = ?, password_hash = ?, updated_at = ? WHERE id = ?`)
-        .run(JSON.stringify(roles), sealPii(id, 'display_name', patch.displayName ?? current.displayName), sealPii(id, 'email', patch.email ?? current.email),
-          (patch.mfaRequired ?? current.mfaRequired) || roles.includes('admin') ? 1 : 0, (patch.disabled ?? current.disabled) ? 1 : 0,
-          patch.passwordHash ?? current.passwordHash, clock.now(), id)
-      return publicUser(store.byId(id)!)
+    async update(id, patch) {
+      // Read and write in one transaction (the row locked on PostgreSQL): two replicas patching
+      // different fields of one user at once both land.
+      const updated = await db.transaction(async (tx) => {
+        const current = await byId(tx, id, true)
+        if (!current) return false
+        const roles = patch.roles ?? current.roles
+        await tx.run(`UPDATE users SET roles = ?, display_name = ?, email = ?, mfa_required = ?, disabled = ?, password_hash = ?, updated_at = ? WHERE id = ?`,
+          [JSON.stringify(roles), sealPii(id, 'display_name', patch.displayName ?? current.displayName), sealPii(id, 'email', patch.email ?? current.email),
+            (patch.mfaRequired ?? current.mfaRequired) || roles.includes('admin') ? 1 : 0, (patch.disabled ?? current.disabled) ? 1 : 0,
+            patch.passwordHash ?? current.passwordHash, clock.now(), id])
+        return true
+      })
+      return updated ? publicUser((await store.byId(id))!) : undefined
     },
-    totpSecret(id) {
-      const row = byId.get(id) as Row | undefined
+    async totpSecret(id) {
+      const row = lookupable(id) ? await db.one<{ totp_secret: string | null }>('SELECT totp_secret FROM users WHERE id = ?', [id]) : undefined
       return row?.totp_secret ? sealer.open(row.totp_secret, `totp:${id}`) : undefined
     },
-    setTotpSecret(id, secret) {
-      db.prepare('UPDATE users SET totp_secret = ?, totp_last_step = NULL, updated_at = ? WHERE id = ?')
-        .run(secret ? sealer.seal(secret, `totp:${id}`) : null, clock.now(), id)
+    async setTotpSecret(id, secret) {
+      await db.run('UPDATE users SET totp_secret = ?, totp_last_step = NULL, updated_at = ? WHERE id = ?', [secret ? sealer.seal(secret, `totp:${id}`) : null, clock.now(), id])
     },
-    acceptTotpStep(id, step) {
-      const result = db.prepare('UPDATE users SET totp_last_step = ? WHERE id = ? AND (totp_last_step IS NULL OR totp_last_step < ?)').run(step, id, step)
-      return Number(result.changes) === 1
+    async acceptTotpStep(id, step) {
+      // Conditional: of two replicas accepting the same code at once, exactly one updates the row.
+      const result = await db.run('UPDATE users SET totp_last_step = ? WHERE id = ? AND (totp_last_step IS NULL OR totp_last_step < ?)', [step, id, step])
+      return result.changes === 1
     },
   }
   return store

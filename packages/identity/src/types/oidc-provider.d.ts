@@ -49,6 +49,9 @@ declare module 'oidc-provider' {
 
   export class Provider {
     constructor(issuer: string, configuration: AnyObject)
+    /** The request being handled (oidc-provider keeps it in AsyncLocalStorage); undefined outside its routes. */
+    static readonly ctx: KoaContextWithOIDC | undefined
+    emit(event: string, ...args: unknown[]): boolean
     issuer: string
     proxy: boolean
     maxIpsCount: number
