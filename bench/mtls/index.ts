@@ -69,7 +69,7 @@ async function main(): Promise<void> {
   const rootPem = ca.source.current().bundlePem
   const join = async (name: string) => {
     const spiffeId = serviceSpiffeId(TD, name)
-    const { token } = ca.ca.authority.createJoinToken(spiffeId, 60, 'bench')
+    const { token } = await ca.ca.authority.createJoinToken(spiffeId, 60, 'bench')
     return createSvidSource(await obtainSvid({ caUrl: ca.url, rootPem, joinToken: token, spiffeId }))
   }
   const server = await join('payments')

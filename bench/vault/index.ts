@@ -88,8 +88,8 @@ async function main(): Promise<void> {
   await vault.app.listen({ host: '127.0.0.1', port: 0 })
   const url = `https://127.0.0.1:${(vault.app.server.address() as { port: number }).port}`
   for (let i = 0; i < 100; i++) await vault.kv.put(`bench/s${i}`, { password: `p${i}`, user: 'app' }, { actor: 'bench' })
-  vault.transit.create('shop-bench', 'bench')
-  const ciphertext = vault.transit.encrypt('shop-bench', Buffer.from('alice@example.com'))
+  await vault.transit.create('shop-bench', 'bench')
+  const ciphertext = await vault.transit.encrypt('shop-bench', Buffer.from('alice@example.com'))
   const batchesBefore = vault.queue.batches
 
   const worker = new Worker(new URL(import.meta.url), {
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
   // The engine alone (no TLS, no HTTP): how much of the cost above is the vault's own.
   let t0 = performance.now()
   let engineReads = 0
-  while (performance.now() - t0 < 1000) { vault.kv.get(`bench/s${engineReads % 100}`); engineReads++ }
+  while (performance.now() - t0 < 1000) { await vault.kv.get(`bench/s${engineReads % 100}`); engineReads++ }
   results.push({ name: 'kv read (in-process, no HTTP)', ops: engineReads, seconds: (performance.now() - t0) / 1000, p50: NaN, p99: NaN, errors: 0 })
   t0 = performance.now()
   const commitsBefore = vault.queue.batches

@@ -45,21 +45,38 @@ export type Authority = Awaited<ReturnType<typeof createAuthority>>
 export async function createAuthority(options: AuthorityOptions) {
   const { store, clock, trustDomain } = options
   let signer: IntermediateSigner = await loadIntermediate(options.paths)
-  let revoked = new Set(store.revokedSerials(clock.now()))
-  let quarantined = new Set(store.quarantined())
+  let revoked = new Set<string>()
+  let quarantined = new Set<string>()
+  let seenVersion = 0
+  let closed = false
   const waiters = new Set<() => void>()
   let issuedSincePrune = 0
   const sinks = new Set<RevocationSink>(options.revocation ? [options.revocation] : [])
 
-  function publish(): void {
-    revoked = new Set(store.revokedSerials(clock.now()))
-    quarantined = new Set(store.quarantined())
+  /** Reloads the revocation/quarantine view as of `version` (read before it), pushes it and wakes long-polls. */
+  async function reload(version: number): Promise<void> {
+    const [serials, blocked] = await Promise.all([store.revokedSerials(clock.now()), store.quarantined()])
+    if (version < seenVersion) return
+    seenVersion = version
+    revoked = new Set(serials)
+    quarantined = new Set(blocked)
     for (const sink of sinks) sink.replace(revoked, quarantined)
-    store.bumpVersion()
     for (const wake of waiters) wake()
     waiters.clear()
   }
-  for (const sink of sinks) sink.replace(revoked, quarantined)
+  /**
+   * Catches up with changes another CA replica made (the stored bundle version
+   * moved): one small read. Returns the current bundle version.
+   */
+  async function sync(): Promise<number> {
+    const version = await store.version()
+    if (version !== seenVersion) await reload(version)
+    return version
+  }
+  async function publish(): Promise<void> {
+    await reload(await store.bumpVersion())
+  }
+  await reload(await store.version())
 
   async function sign(spiffeId: string, publicKey: CryptoKey | x509.PublicKey, names: { dnsNames?: readonly string[]; ipAddresses?: readonly string[] },
     meta: { kind: CertRecord['kind']; via: CertRecord['via']; ttlSeconds?: number }): Promise<IssuedCert> {
@@ -74,10 +91,10 @@ export async function createAuthority(options: AuthorityOptions) {
     })
     const issuerSerial = signer.cert.serialNumber.toUpperCase()
     const certNotAfter = cert.notAfter.getTime()
-    store.recordCert({ serial, spiffeId, kind: meta.kind, via: meta.via, issuerSerial, notBefore: cert.notBefore.getTime(), notAfter: certNotAfter, issuedAt: now })
+    await store.recordCert({ serial, spiffeId, kind: meta.kind, via: meta.via, issuerSerial, notBefore: cert.notBefore.getTime(), notAfter: certNotAfter, issuedAt: now })
     if (++issuedSincePrune >= 256) {
       issuedSincePrune = 0
-      store.pruneExpired(now - INVENTORY_RETENTION_MS)
+      await store.pruneExpired(now - INVENTORY_RETENTION_MS)
     }
     return {
       spiffeId, serial, certificate: cert.toString('pem') + '\n', chain: [signer.certPem], bundle: [signer.rootPem],
@@ -94,8 +111,12 @@ export async function createAuthority(options: AuthorityOptions) {
       sinks.add(sink)
       sink.replace(revoked, quarantined)
     },
+    sync,
+    /** From the view as of the last `sync` (the peer guard syncs first). */
     isRevoked: (serial: string) => revoked.has(serial.toUpperCase()),
     isQuarantined: (spiffeId: string) => quarantined.has(spiffeId),
+    /** Asks the store: a quarantine made at another replica a moment ago counts. */
+    isQuarantinedNow: (spiffeId: string) => store.isQuarantined(spiffeId),
     /** A leaf for a CSR that passed the policy. */
     issueFromCsr(grant: CsrGrant, via: CertRecord['via']): Promise<IssuedCert> {
       return sign(grant.spiffeId, grant.publicKey, grant, { kind: 'svid', via })
@@ -109,54 +130,56 @@ export async function createAuthority(options: AuthorityOptions) {
         chainPem: issued.chain.join(''), bundlePem: issued.bundle.join(''), notAfter: issued.notAfter, serial: issued.serial,
       }
     },
-    createJoinToken(spiffeId: string, ttlSeconds: number, createdBy: string): { token: string; expiresAt: number } {
+    async createJoinToken(spiffeId: string, ttlSeconds: number, createdBy: string): Promise<{ token: string; expiresAt: number }> {
       const token = JOIN_TOKEN_PREFIX + randomBytes(32).toString('base64url')
       const createdAt = clock.now()
       const expiresAt = createdAt + ttlSeconds * 1000
-      store.addJoinToken({ hash: hashToken(token), spiffeId, createdAt, expiresAt, createdBy })
+      await store.addJoinToken({ hash: hashToken(token), spiffeId, createdAt, expiresAt, createdBy })
       return { token, expiresAt }
     },
     /** Looks a token up by hash; the caller decides, then consumes. */
-    findJoinToken(token: string) {
+    async findJoinToken(token: string) {
       const hash = hashToken(token)
-      const record = store.joinToken(hash)
+      const record = await store.joinToken(hash)
       // The lookup is by hash already; compare again in constant time for good measure.
       if (!record || !timingSafeEqual(Buffer.from(record.hash, 'hex'), Buffer.from(hash, 'hex'))) return undefined
       return record
     },
     consumeJoinToken: (hash: string) => store.consumeJoinToken(hash, clock.now()),
-    revoke(serial: string, reason: string): 'revoked' | 'already' | 'unknown' {
-      const cert = store.cert(serial)
+    async revoke(serial: string, reason: string): Promise<'revoked' | 'already' | 'unknown'> {
+      const cert = await store.cert(serial)
       if (!cert) return 'unknown'
-      if (!store.revoke(serial, clock.now(), reason)) return 'already'
-      publish()
+      if (!(await store.revoke(serial, clock.now(), reason))) return 'already'
+      await publish()
       return 'revoked'
     },
-    quarantine(spiffeId: string, by: string): boolean {
-      const changed = store.quarantine(spiffeId, clock.now(), by)
-      if (changed) publish()
+    async quarantine(spiffeId: string, by: string): Promise<boolean> {
+      const changed = await store.quarantine(spiffeId, clock.now(), by)
+      if (changed) await publish()
       return changed
     },
-    release(spiffeId: string): boolean {
-      const changed = store.release(spiffeId)
-      if (changed) publish()
+    async release(spiffeId: string): Promise<boolean> {
+      const changed = await store.release(spiffeId)
+      if (changed) await publish()
       return changed
     },
     /** New intermediate from the root; the old one stays in the bundle while its leaves live. */
     async rotateIntermediate(): Promise<{ serial: string; notAfter: number; previousSerial: string }> {
       const previous = signer
       signer = await rotateIntermediateMaterial(options.paths, { trustDomain, now: clock.now() })
-      store.retireIntermediate(previous.cert.serialNumber.toUpperCase(), previous.certPem, previous.cert.notAfter.getTime(), clock.now())
-      publish()
+      await store.retireIntermediate(previous.cert.serialNumber.toUpperCase(), previous.certPem, previous.cert.notAfter.getTime(), clock.now())
+      await publish()
       return { serial: signer.cert.serialNumber.toUpperCase(), notAfter: signer.cert.notAfter.getTime(), previousSerial: previous.cert.serialNumber.toUpperCase() }
     },
-    bundle() {
+    /** The feed as stored now (any replica's changes included). */
+    async bundle() {
       const now = clock.now()
+      const version = await sync()
       return {
         trustDomain,
-        version: store.version(),
+        version,
         roots: [signer.rootPem],
-        intermediates: [signer.certPem, ...store.retiredIntermediates(now)],
+        intermediates: [signer.certPem, ...await store.retiredIntermediates(now)],
         revokedSerials: [...revoked],
         quarantined: [...quarantined],
       }
@@ -175,8 +198,11 @@ export async function createAuthority(options: AuthorityOptions) {
       waiters.add(finish)
       return finish
     },
+    /** True after `wakeAll` (shutdown): long-polls stop waiting. */
+    get closed() { return closed },
     /** Wakes every long-poll (shutdown). */
     wakeAll(): void {
+      closed = true
       for (const wake of [...waiters]) wake()
     },
   }

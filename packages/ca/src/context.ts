@@ -12,6 +12,8 @@ export type RouteContext = {
   clock: Clock
   log: Logger
   metrics?: Metrics
+  /** Set with replicas (PostgreSQL): how often a bundle long-poll rereads the stored version. */
+  bundlePollMs?: number
 }
 
 export function actorOf(request: FastifyRequest, trustDomain: string): AuditActor {

@@ -37,6 +37,7 @@ function caFor(bootstrap: BootstrapMessage): Promise<Ca> {
     log: createLogger({ name: 'ca' }),
     audit,
     paths: homePaths(bootstrap.home),
+    storage: bootstrap.storage,
   })
   return caPromise
 }

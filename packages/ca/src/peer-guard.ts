@@ -39,6 +39,8 @@ export function peerRejection(request: FastifyRequest, ctx: RouteContext): strin
 export function createPeerGuard(ctx: RouteContext) {
   return async function peerGuard(request: FastifyRequest): Promise<void> {
     if (request.method === 'POST' && UNAUTHENTICATED_ROUTES.has(request.routeOptions.url ?? '')) return
+    // A revocation or quarantine made at another CA replica counts from the next request.
+    await ctx.authority.sync()
     const reason = peerRejection(request, ctx)
     if (reason === undefined) return
     request.peer = undefined

@@ -5,8 +5,8 @@
 import type { TlsOptions } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import {
-  createServiceServer, openDatabase, svidContextOptions, systemClock,
-  type AuditSink, type Clock, type Database, type Health, type HomePaths, type Logger, type Metrics, type Svid, type SvidSource,
+  createServiceServer, svidContextOptions, systemClock,
+  type AuditSink, type BootstrapMessage, type Clock, type Health, type SqlStore, type HomePaths, type Logger, type Metrics, type Svid, type SvidSource,
 } from '@bulwark/core'
 import { createAuthority, type Authority, type RevocationSink } from './authority.ts'
 import type { CaConfig } from './config.ts'
@@ -17,15 +17,17 @@ import { registerAttestRoutes } from './routes/attest.ts'
 import { registerBundleRoutes } from './routes/bundle.ts'
 import { registerOperatorRoutes } from './routes/operator.ts'
 import { registerSvidRoutes } from './routes/svid.ts'
-import { createCaStore } from './store.ts'
+import { createCaStore, openCaSqlStore } from './store.ts'
 
 export type CaDeps = {
   log: Logger
   audit: AuditSink
   paths: HomePaths
   clock?: Clock
-  /** Defaults to `openDatabase(paths.database('ca'))`. */
-  db?: Database
+  /** An open store (kept open on close); default: opened from `storage`, else the SQLite file `paths.database('ca')`. */
+  store?: SqlStore
+  /** The bootstrap's storage: with `postgres.url`, schema `bulwark_ca` on PostgreSQL. */
+  storage?: BootstrapMessage['storage']
   metrics?: Metrics
   health?: Health
   /** The process's own revocation view (the runtime's), kept in step with the inventory. */
@@ -53,12 +55,19 @@ export function caServerOptions(svid: Svid): TlsOptions {
 
 export async function createCa(config: CaConfig, deps: CaDeps): Promise<Ca> {
   const clock = deps.clock ?? systemClock
-  const db = deps.db ?? openDatabase(deps.paths.database('ca'))
-  const authority = await createAuthority({
-    trustDomain: config.trustDomain, svidTtlSeconds: config.svidTtlSeconds, paths: deps.paths,
-    store: createCaStore(db), clock, revocation: deps.revocation,
-  })
-  const ctx: RouteContext = { config, authority, audit: deps.audit, clock, log: deps.log, metrics: deps.metrics }
+  const db = deps.store ?? await openCaSqlStore({ sqlitePath: deps.paths.database('ca'), storage: deps.storage })
+  let authority: Authority
+  try {
+    authority = await createAuthority({
+      trustDomain: config.trustDomain, svidTtlSeconds: config.svidTtlSeconds, paths: deps.paths,
+      store: createCaStore(db), clock, revocation: deps.revocation,
+    })
+  } catch (error) {
+    if (!deps.store) await db.close()
+    throw error
+  }
+  // Replicas: a long-poll also rereads the stored bundle version this often (another replica's change wakes no one here).
+  const ctx: RouteContext = { config, authority, audit: deps.audit, clock, log: deps.log, metrics: deps.metrics, bundlePollMs: db.dialect === 'postgres' ? 1000 : undefined }
   const kubernetes = config.attestation?.kubernetes
   const attestor = kubernetes ? createKubernetesAttestor(kubernetes, { clock, log: deps.log }) : undefined
   const servingNames = {
@@ -94,7 +103,7 @@ export async function createCa(config: CaConfig, deps: CaDeps): Promise<Ca> {
     async close() {
       authority.wakeAll()
       await attestor?.close()
-      if (!deps.db) db.close()
+      if (!deps.store) await db.close()
     },
   }
 }

@@ -4,10 +4,11 @@ import { readFileSync } from 'node:fs'
 import { request, type Dispatcher } from 'undici'
 import {
   createHealth, createMemoryAuditSink, createMtlsAgent, createSilentLogger, createSvidSource, describeCertificate,
-  expectSpiffeId, homePaths, loadConfig, openDatabase, operatorSpiffeId, serviceSpiffeId, type HomePaths, type Svid,
+  expectSpiffeId, homePaths, loadConfig, operatorSpiffeId, type BootstrapMessage, serviceSpiffeId, type HomePaths, type Svid,
 } from '@bulwark/core'
 import { tempDir } from '@bulwark/testkit'
 import { CaConfigSchema, initCaMaterial, issueOperatorCertificate, startCa, type CaConfig, type RunningCa } from '../src/index.ts'
+import { openCaSqlStore } from '../src/store.ts'
 
 export const TD = 'bulwark.test'
 export const CA_ID = serviceSpiffeId(TD, 'ca')
@@ -44,19 +45,22 @@ export function operatorSvid(paths: HomePaths): Svid {
   }
 }
 
-export async function startHarness(overrides: Partial<CaConfig> = {}): Promise<Harness> {
-  const dir = tempDir('bulwark-ca-')
-  const paths = homePaths(dir.path)
-  await initCaMaterial(paths, { trustDomain: TD })
-  await issueOperatorCertificate(paths, { trustDomain: TD })
+/** A CA on its own key material, or (`shareWith`) a second replica of another harness's CA: same home (keys), same store. */
+export async function startHarness(overrides: Partial<CaConfig> = {}, options: { storage?: BootstrapMessage['storage']; shareWith?: Harness } = {}): Promise<Harness> {
+  const dir = options.shareWith ? undefined : tempDir('bulwark-ca-')
+  const paths = options.shareWith?.paths ?? homePaths(dir!.path)
+  if (!options.shareWith) {
+    await initCaMaterial(paths, { trustDomain: TD })
+    await issueOperatorCertificate(paths, { trustDomain: TD })
+  }
   const config = loadConfig(CaConfigSchema, { value: { trustDomain: TD, ...overrides } })
   const audit = createMemoryAuditSink('ca')
   let offset = 0
   const clock: OffsetClock = { now: () => Date.now() + offset, advance: (ms: number) => { offset += ms }, set: (ms: number) => { offset = ms - Date.now() } }
-  const db = openDatabase(paths.database('ca'))
+  const store = await openCaSqlStore({ sqlitePath: paths.database('ca'), storage: options.storage })
   const health = createHealth()
   health.setReady(true)
-  const deps = { log: createSilentLogger(), audit, paths, clock, db, health }
+  const deps = { log: createSilentLogger(), audit, paths, clock, store, health }
   let running = await startCa(config, deps)
   let stopped = false
   const agents: Dispatcher[] = []
@@ -96,8 +100,8 @@ export async function startHarness(overrides: Partial<CaConfig> = {}): Promise<H
     async close() {
       await Promise.all(agents.map((a) => a.close()))
       if (!stopped) await running.close()
-      db.close()
-      dir.remove()
+      await store.close()
+      dir?.remove()
     },
   }
   return harness

@@ -12,7 +12,7 @@ runComponent({
     const authorizer = config.cedarPolicyFile ? createCedarAuthorizer({ policies: readFileSync(config.cedarPolicyFile, 'utf8') }) : undefined
     const vault = await createVault(config, {
       log: rt.log, audit: rt.audit, clock: rt.clock, home: rt.paths.home, metrics: rt.metrics, health: rt.health,
-      https: rt.httpsOptions(), authorizer,
+      https: rt.httpsOptions(), authorizer, storage: rt.bootstrap.storage,
     })
     return { app: vault.app, close: () => vault.close() }
   },

@@ -3,8 +3,8 @@
 // with mTLS; every route requires a verified SPIFFE peer.
 import type { ServerOptions } from 'node:https'
 import {
-  createServiceServer, homePaths, loadConfig, type AuditSink, type Authorizer, type Clock, type Database,
-  type Health, type Logger, type Metrics,
+  createServiceServer, homePaths, loadConfig, type AuditSink, type Authorizer, type BootstrapMessage, type Clock,
+  type Health, type Logger, type Metrics, type SqlStore,
 } from '@bulwark/core'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
@@ -15,7 +15,7 @@ import { createVaultEntities } from './cedar-entities.ts'
 import { createCommitQueue, type CommitQueue } from './commit-queue.ts'
 import { createKeyring, isKeyringEmpty, loadMasterKey, type Keyring, type KmsHook } from './keyring.ts'
 import { createKvEngine, type KvEngine } from './kv.ts'
-import { openVaultDatabase } from './store.ts'
+import { openVaultStore } from './store.ts'
 import { createTransitEngine, type TransitEngine } from './transit.ts'
 import { createWatchHub } from './watch-hub.ts'
 import { registerKvRoutes } from './routes/kv.ts'
@@ -36,6 +36,8 @@ export type VaultDeps = {
   authorizer?: Authorizer
   /** Auto-unseal: the master key comes from a KMS instead of a file. */
   kms?: KmsHook
+  /** The bootstrap's storage: with `postgres.url`, schema `bulwark_vault` on PostgreSQL instead of the SQLite file. */
+  storage?: BootstrapMessage['storage']
 }
 
 export type Vault = {
@@ -43,9 +45,9 @@ export type Vault = {
   kv: KvEngine
   transit: TransitEngine
   /** Runs the scheduled work now (transit auto-rotation); returns the keys it rotated. Runs hourly on its own. */
-  maintain(): string[]
+  maintain(): Promise<string[]>
   keyring: Keyring
-  db: Database
+  store: SqlStore
   queue: CommitQueue
   close(): Promise<void>
 }
@@ -60,13 +62,14 @@ function rulesOf(config: VaultConfig) {
 export async function createVault(config: VaultConfig, deps: VaultDeps): Promise<Vault> {
   const paths = homePaths(deps.home)
   const authorizer = deps.authorizer ?? createRuleAuthorizer(rulesOf(config))
-  const db = openVaultDatabase(config.database ?? paths.database('vault'))
+  const db = await openVaultStore({ sqlitePath: config.database ?? paths.database('vault'), storage: deps.storage })
   let keyring: Keyring
   try {
-    const master = await loadMasterKey({ file: config.masterKeyFile ?? paths.masterKey, kms: deps.kms, create: config.createMasterKey, keyringEmpty: isKeyringEmpty(db) })
-    keyring = db.transaction(() => createKeyring(db, master, deps.clock))
+    // The master key comes from its file (or the KMS) and stays in memory: it is never written to the store.
+    const master = await loadMasterKey({ file: config.masterKeyFile ?? paths.masterKey, kms: deps.kms, create: config.createMasterKey, keyringEmpty: await isKeyringEmpty(db) })
+    keyring = await createKeyring(db, master, deps.clock)
   } catch (error) {
-    db.close()
+    await db.close()
     throw error
   }
   const queue = createCommitQueue(db, { maxBatch: config.groupCommitMax })
@@ -82,10 +85,11 @@ export async function createVault(config: VaultConfig, deps: VaultDeps): Promise
     bodyLimit: Math.max(config.maxValueBytes, Math.ceil(config.maxTransitBytes / 3) * 4) + 16 * 1024,
     fastify: { routerOptions: { maxParamLength: 1024 }, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } } },
   })
-  registerKvRoutes(app, { kv, access, hub, maxPathLength: config.maxPathLength, maxWaitSeconds: config.maxWaitSeconds })
+  registerKvRoutes(app, { kv, access, hub, maxPathLength: config.maxPathLength, maxWaitSeconds: config.maxWaitSeconds, pollMs: db.dialect === 'postgres' ? 1000 : undefined })
   registerTransitRoutes(app, { transit, access, maxTransitBytes: config.maxTransitBytes })
-  registerSystemRoutes(app, { db, keyring, kv, transit, access })
-  deps.health?.addCheck('store', () => db.raw.isOpen, { critical: true })
+  registerSystemRoutes(app, { keyring, kv, transit, access })
+  let closed = false
+  deps.health?.addCheck('store', () => !closed, { critical: true })
   if (deps.metrics) {
     const requests = deps.metrics.counter('bulwark_vault_requests_total', 'Vault requests by route and status', ['route', 'status'])
     const commits = deps.metrics.gauge('bulwark_vault_group_commits', 'Group commits since start')
@@ -96,10 +100,10 @@ export async function createVault(config: VaultConfig, deps: VaultDeps): Promise
   }
 
   /** Scheduled work (hourly): transit keys past their rotation period get a new version, audited. */
-  function maintain(): string[] {
+  async function maintain(): Promise<string[]> {
     const period = config.transitAutoRotateDays * 86_400_000
     if (period === 0) return []
-    const rotated = transit.rotateDue(period)
+    const rotated = await transit.rotateDue(period)
     for (const name of rotated) {
       deps.audit.emit({
         type: 'key.rotated', actor: { kind: 'service', id: 'vault' }, action: 'transit.rotate', outcome: 'success', resource: `transit/${name}`,
@@ -110,17 +114,12 @@ export async function createVault(config: VaultConfig, deps: VaultDeps): Promise
     return rotated
   }
   const maintenance = setInterval(() => {
-    try {
-      maintain()
-    } catch (error) {
-      deps.log.error({ err: (error as Error).message }, 'vault maintenance failed')
-    }
+    maintain().catch((error: unknown) => deps.log.error({ err: (error as Error).message }, 'vault maintenance failed'))
   }, 3_600_000)
   maintenance.unref()
 
-  let closed = false
   return {
-    app, kv, transit, keyring, db, queue, maintain,
+    app, kv, transit, keyring, store: db, queue, maintain,
     async close() {
       if (closed) return
       closed = true
@@ -128,7 +127,7 @@ export async function createVault(config: VaultConfig, deps: VaultDeps): Promise
       hub.close()
       await app.close()
       await queue.drain()
-      db.close()
+      await db.close()
     },
   }
 }

@@ -4,14 +4,19 @@ export type WatchHub = {
   wait(path: string, timeoutMs: number): Promise<void>
   notify(path: string): void
   close(): void
+  /** True once closed: a wait then returns at once. */
+  readonly closed: boolean
 }
 
 export function createWatchHub(): WatchHub {
   const waiters = new Map<string, Set<() => void>>()
   const timers = new Set<NodeJS.Timeout>()
+  let closed = false
   return {
+    get closed() { return closed },
     wait(path, timeoutMs) {
       return new Promise((resolve) => {
+        if (closed) return resolve()
         let set = waiters.get(path)
         if (!set) waiters.set(path, (set = new Set()))
         const done = () => {
@@ -30,6 +35,7 @@ export function createWatchHub(): WatchHub {
       for (const done of [...(waiters.get(path) ?? [])]) done()
     },
     close() {
+      closed = true
       for (const set of waiters.values()) for (const done of [...set]) done()
       waiters.clear()
     },

@@ -60,14 +60,14 @@ test('kill -9 during writes: every acknowledged write is readable afterwards, no
     })
     try {
       for (const [path, { version, value }] of acked) {
-        const got = vault.kv.get(path, version)
+        const got = await vault.kv.get(path, version)
         assert.equal(got.data.value, value, `${path} v${version}`)
         // Whatever came after the last acknowledgement is either complete or absent.
-        const latest = vault.kv.get(path)
+        const latest = await vault.kv.get(path)
         assert.ok(latest.version >= version)
         assert.match(String(latest.data.value), /^value-\d+-\d+$/)
       }
-      const check = vault.db.prepare('PRAGMA integrity_check').get() as { integrity_check: string }
+      const check = (await vault.store.one<{ integrity_check: string }>('PRAGMA integrity_check'))!
       assert.equal(check.integrity_check, 'ok')
     } finally {
       await vault.close()
@@ -89,10 +89,10 @@ test('a crash in the middle of a write leaves the previous version readable', as
   assert.equal(child.signalCode, 'SIGKILL')
   const after = await createVault(loadVaultConfig({}, {}), deps)
   try {
-    const latest = after.kv.get('app/config')
+    const latest = await after.kv.get('app/config')
     assert.equal(latest.version, 1)
     assert.deepEqual(latest.data, { password: 'previous' })
-    assert.equal(after.kv.metadata('app/config').versions.length, 1)
+    assert.equal((await after.kv.metadata('app/config')).versions.length, 1)
   } finally {
     await after.close()
   }

@@ -2,7 +2,7 @@
 // and undici clients holding SVIDs for different identities.
 import { Agent, request } from 'undici'
 import assert from 'node:assert/strict'
-import { AuditEventSchema, attachMtls, checkSchema, createManualClock, createMemoryAuditSink, createMtlsAgent, createSilentLogger, mtlsServerOptions, operatorSpiffeId, type AuditEvent, type Authorizer } from '@bulwark/core'
+import { AuditEventSchema, attachMtls, type BootstrapMessage, checkSchema, createManualClock, createMemoryAuditSink, createMtlsAgent, createSilentLogger, mtlsServerOptions, operatorSpiffeId, type AuditEvent, type Authorizer } from '@bulwark/core'
 import { createTestCa, tempDir, type TestCa } from '@bulwark/testkit'
 import { createVault, type Vault } from '../src/server.ts'
 import { loadVaultConfig } from '../src/config.ts'
@@ -24,7 +24,7 @@ export type Harness = {
   close(): Promise<void>
 }
 
-export async function startVault(overrides: Record<string, unknown> = {}, options: { ca?: TestCa; home?: string; authorizer?: Authorizer } = {}): Promise<Harness> {
+export async function startVault(overrides: Record<string, unknown> = {}, options: { ca?: TestCa; home?: string; authorizer?: Authorizer; storage?: BootstrapMessage['storage'] } = {}): Promise<Harness> {
   const ca = options.ca ?? await createTestCa()
   const dir = options.home ? undefined : tempDir('bulwark-vault-')
   const home = options.home ?? dir!.path
@@ -32,7 +32,7 @@ export async function startVault(overrides: Record<string, unknown> = {}, option
   const clock = createManualClock(Date.UTC(2026, 10, 23, 12))
   const server = await ca.source('vault')
   const config = loadVaultConfig({ trustDomain: ca.trustDomain, ...overrides }, {})
-  const vault = await createVault(config, { log: createSilentLogger(), audit, clock, home, https: mtlsServerOptions(server), authorizer: options.authorizer })
+  const vault = await createVault(config, { log: createSilentLogger(), audit, clock, home, https: mtlsServerOptions(server), authorizer: options.authorizer, storage: options.storage })
   attachMtls(vault.app.server as never, server)
   await vault.app.listen({ host: '127.0.0.1', port: 0 })
   const address = vault.app.server.address() as { port: number }

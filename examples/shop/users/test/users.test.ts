@@ -104,8 +104,8 @@ test('DELETE /users/me crypto-shreds: the key is destroyed, so even a backup cop
   assert.equal(res.body.erased, true)
   // The test identity has no admin API: revocation is reported as not done rather than claimed.
   assert.equal(res.body.tokensRevoked, false)
-  assert.equal(p.vault!.transit.names().includes(userKeyName('alice')), false)
-  assert.ok(p.vault!.transit.names().includes(userKeyName('bob')))
+  assert.equal((await p.vault!.transit.names()).includes(userKeyName('alice')), false)
+  assert.ok((await p.vault!.transit.names()).includes(userKeyName('bob')))
   const old = openUsersStore(backup).get('alice')!
   assert.ok(old.profile_ciphertext)
   const vault = rt.peer('vault')

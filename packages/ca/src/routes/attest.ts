@@ -69,7 +69,7 @@ export function registerAttestRoutes(app: FastifyInstance, ctx: RouteContext, at
     if (grant.spiffeId !== spiffeId) {
       return refuse(CaErrors.idMismatch(`csr asks for \`${grant.spiffeId}\` but service account \`${pod.serviceAccount}\` attests \`${spiffeId}\``), spiffeId)
     }
-    if (ctx.authority.isQuarantined(spiffeId)) return refuse(CaErrors.quarantined(`\`${spiffeId}\` is quarantined`), spiffeId)
+    if (await ctx.authority.isQuarantinedNow(spiffeId)) return refuse(CaErrors.quarantined(`\`${spiffeId}\` is quarantined`), spiffeId)
     const cert = await ctx.authority.issueFromCsr(grant, METHOD)
     issued?.inc({ via: METHOD })
     auditFor(ctx, request, {

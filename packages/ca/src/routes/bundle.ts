@@ -14,16 +14,22 @@ export function registerBundleRoutes(app: FastifyInstance, ctx: RouteContext): v
   app.get<{ Querystring: Static<typeof BundleQuery> }>('/v1/bundle', { schema: { querystring: BundleQuery } }, async (request, reply) => {
     const { version, wait } = request.query
     const waitSeconds = Math.min(wait ?? 0, ctx.config.bundleMaxWaitSeconds)
-    if (version !== undefined && version === ctx.authority.bundle().version && waitSeconds > 0) {
-      // The response's close fires only if the caller goes away while we wait.
-      await new Promise<void>((resolve) => {
-        const cancel = ctx.authority.waitForChange(waitSeconds * 1000, () => {
-          reply.raw.off('close', cancel)
-          resolve()
+    if (version !== undefined && version === await ctx.authority.sync() && waitSeconds > 0) {
+      const deadline = Date.now() + waitSeconds * 1000
+      let gone = false
+      for (let left = waitSeconds * 1000; left > 0 && !gone; left = deadline - Date.now()) {
+        // The response's close fires only if the caller goes away while we wait.
+        await new Promise<void>((resolve) => {
+          const cancel = ctx.authority.waitForChange(ctx.bundlePollMs ? Math.min(left, ctx.bundlePollMs) : left, () => {
+            reply.raw.off('close', onClose)
+            resolve()
+          })
+          const onClose = () => { gone = true; cancel() }
+          reply.raw.once('close', onClose)
         })
-        reply.raw.once('close', cancel)
-      })
+        if (gone || ctx.authority.closed || await ctx.authority.sync() !== version) break
+      }
     }
-    return ctx.authority.bundle()
+    return await ctx.authority.bundle()
   })
 }

@@ -57,7 +57,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: RouteContext):
     serviceId(name)
     const ttl = request.body.ttlSeconds ?? ctx.config.joinTokenTtlSeconds
     if (ttl > ctx.config.maxJoinTokenTtlSeconds) throw CoreErrors.validation(`ttlSeconds must be at most ${ctx.config.maxJoinTokenTtlSeconds}`)
-    const { token, expiresAt } = ctx.authority.createJoinToken(spiffeId, ttl, operator)
+    const { token, expiresAt } = await ctx.authority.createJoinToken(spiffeId, ttl, operator)
     auditFor(ctx, request, { type: 'join_token.created', action: 'join_token.create', outcome: 'success', resource: spiffeId, details: { ttlSeconds: ttl } })
     return reply.code(201).send({ token, spiffeId, expiresAt: new Date(expiresAt).toISOString() })
   })
@@ -65,7 +65,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: RouteContext):
   app.get<{ Querystring: Static<typeof CertsQuery> }>('/v1/certs', { schema: { querystring: CertsQuery } }, async (request) => {
     requireOperator(request)
     const { spiffeId, active, limit } = request.query
-    const certs = ctx.authority.store.listCerts({ spiffeId, activeAt: active ? ctx.clock.now() : undefined, limit: limit ?? 500 })
+    const certs = await ctx.authority.store.listCerts({ spiffeId, activeAt: active ? ctx.clock.now() : undefined, limit: limit ?? 500 })
     return { certs: certs.map(certView) }
   })
 
@@ -74,9 +74,9 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: RouteContext):
     const serial = request.params.serial.toUpperCase()
     const given = request.body?.reason
     const reason = typeof given === 'string' && given.length > 0 ? given.slice(0, 200) : 'operator'
-    const result = ctx.authority.revoke(serial, reason)
+    const result = await ctx.authority.revoke(serial, reason)
     if (result === 'unknown') throw CaErrors.certNotFound(`no certificate with serial \`${serial}\``)
-    const cert = ctx.authority.store.cert(serial)!
+    const cert = (await ctx.authority.store.cert(serial))!
     if (result === 'revoked') {
       auditFor(ctx, request, { type: 'cert.revoked', action: 'cert.revoke', outcome: 'success', resource: cert.spiffeId, details: { serial, reason } })
     }
@@ -97,7 +97,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: RouteContext):
       return refuse(isBulwarkError(error) ? error : CaErrors.csrInvalid())
     }
     if (grant.spiffeId !== spiffeId) return refuse(CaErrors.idMismatch(`csr asks for \`${grant.spiffeId}\`, not \`${spiffeId}\``))
-    if (ctx.authority.isQuarantined(spiffeId)) return refuse(CaErrors.quarantined(`\`${spiffeId}\` is quarantined`))
+    if (await ctx.authority.isQuarantinedNow(spiffeId)) return refuse(CaErrors.quarantined(`\`${spiffeId}\` is quarantined`))
     const cert = await ctx.authority.issueFromCsr(grant, 'issue')
     auditFor(ctx, request, { type: 'cert.issued', action: 'cert.issue', outcome: 'success', resource: spiffeId, details: { serial: cert.serial, notAfter: new Date(cert.notAfter).toISOString(), via: 'issue' } })
     return reply.code(201).send(svidAnswer(cert))
@@ -106,17 +106,17 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: RouteContext):
   app.post<{ Body: Static<typeof ServiceBody> }>('/v1/quarantine', { schema: { body: ServiceBody } }, async (request) => {
     const operator = requireOperator(request)
     const spiffeId = serviceId(request.body.service)
-    const changed = ctx.authority.quarantine(spiffeId, operator)
+    const changed = await ctx.authority.quarantine(spiffeId, operator)
     auditFor(ctx, request, { type: 'service.quarantined', action: 'service.quarantine', outcome: 'success', resource: spiffeId, details: { changed } })
-    return { service: request.body.service, spiffeId, quarantined: true, changed, version: ctx.authority.bundle().version }
+    return { service: request.body.service, spiffeId, quarantined: true, changed, version: (await ctx.authority.bundle()).version }
   })
 
   app.post<{ Body: Static<typeof ServiceBody> }>('/v1/release', { schema: { body: ServiceBody } }, async (request) => {
     requireOperator(request)
     const spiffeId = serviceId(request.body.service)
-    const changed = ctx.authority.release(spiffeId)
+    const changed = await ctx.authority.release(spiffeId)
     auditFor(ctx, request, { type: 'service.released', action: 'service.release', outcome: 'success', resource: spiffeId, details: { changed } })
-    return { service: request.body.service, spiffeId, quarantined: false, changed, version: ctx.authority.bundle().version }
+    return { service: request.body.service, spiffeId, quarantined: false, changed, version: (await ctx.authority.bundle()).version }
   })
 
   app.post('/v1/rotate', async (request) => {

@@ -45,7 +45,7 @@ export function registerSvidRoutes(app: FastifyInstance, ctx: RouteContext): voi
       auditFor(ctx, request, { type: 'join_token.rejected', action: 'svid.join', outcome: 'denied', reason: error.code })
       throw error
     }
-    const record = ctx.authority.findJoinToken(request.body.joinToken)
+    const record = await ctx.authority.findJoinToken(request.body.joinToken)
     if (!record) return refuse(CaErrors.joinTokenInvalid())
     if (record.usedAt !== null) return refuse(CaErrors.joinTokenReused(), record.spiffeId)
     if (record.expiresAt <= ctx.clock.now()) return refuse(CaErrors.joinTokenExpired(), record.spiffeId)
@@ -58,8 +58,8 @@ export function registerSvidRoutes(app: FastifyInstance, ctx: RouteContext): voi
     if (grant.spiffeId !== record.spiffeId) {
       return refuse(CaErrors.idMismatch(`csr asks for \`${grant.spiffeId}\` but the join token is bound to \`${record.spiffeId}\``), record.spiffeId)
     }
-    if (ctx.authority.isQuarantined(grant.spiffeId)) return refuse(CaErrors.quarantined(`\`${grant.spiffeId}\` is quarantined`), grant.spiffeId)
-    if (!ctx.authority.consumeJoinToken(record.hash)) return refuse(CaErrors.joinTokenReused(), record.spiffeId)
+    if (await ctx.authority.isQuarantinedNow(grant.spiffeId)) return refuse(CaErrors.quarantined(`\`${grant.spiffeId}\` is quarantined`), grant.spiffeId)
+    if (!(await ctx.authority.consumeJoinToken(record.hash))) return refuse(CaErrors.joinTokenReused(), record.spiffeId)
     const cert = await ctx.authority.issueFromCsr(grant, 'join')
     issued?.inc({ via: 'join' })
     auditFor(ctx, request, {

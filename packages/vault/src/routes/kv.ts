@@ -8,7 +8,11 @@ import type { WatchHub } from '../watch-hub.ts'
 import { checkPath, checkPrefix, checkVersions } from '../paths.ts'
 import { VaultErrors } from '../errors.ts'
 
-export type KvRouteDeps = { kv: KvEngine; access: Access; hub: WatchHub; maxPathLength: number; maxWaitSeconds: number }
+export type KvRouteDeps = {
+  kv: KvEngine; access: Access; hub: WatchHub; maxPathLength: number; maxWaitSeconds: number
+  /** With replicas (PostgreSQL), a write elsewhere wakes no one here: a waiting read also checks the stored revision this often. */
+  pollMs?: number
+}
 
 const PutBody = Type.Object({
   data: Type.Record(Type.String({ minLength: 1, maxLength: 256 }), Type.Unknown(), { maxProperties: 1000 }),
@@ -50,10 +54,14 @@ export function registerKvRoutes(app: FastifyInstance, deps: KvRouteDeps): void 
     const query = request.query as { version?: string; wait?: string }
     const known = request.headers['if-none-match']
     if (query.wait && known && query.version === undefined) {
-      const revision = kv.revision(path)
+      const revision = await kv.revision(path)
       if (revision !== undefined && known === `"${revision}"`) {
-        await deps.hub.wait(path, Math.min(Number(query.wait), deps.maxWaitSeconds) * 1000)
-        if (kv.revision(path) === revision) return reply.code(304).header('etag', `"${revision}"`).send()
+        const deadline = Date.now() + Math.min(Number(query.wait), deps.maxWaitSeconds) * 1000
+        for (let left = deadline - Date.now(); left > 0 && !deps.hub.closed; left = deadline - Date.now()) {
+          await deps.hub.wait(path, deps.pollMs ? Math.min(left, deps.pollMs) : left)
+          if (await kv.revision(path) !== revision) break
+        }
+        if (await kv.revision(path) === revision) return reply.code(304).header('etag', `"${revision}"`).send()
       }
     }
     const version = query.version === undefined ? undefined : Number(query.version)
@@ -101,7 +109,7 @@ export function registerKvRoutes(app: FastifyInstance, deps: KvRouteDeps): void 
     const settings = request.body as { maxVersions?: number; casRequired?: boolean }
     await run(request, principal, 'secret.metadata_updated', 'kv.write', path, () => kv.configure(path, settings, principal.spiffeId))
     access.audit(request, principal, { type: 'secret.metadata_updated', action: 'kv.write', resource: path, outcome: 'success', details: { maxVersions: settings.maxVersions ?? null, casRequired: settings.casRequired ?? null } })
-    return kv.metadata(path)
+    return await kv.metadata(path)
   })
 
   app.delete('/v1/kv/metadata/*', async (request) => {
@@ -113,7 +121,7 @@ export function registerKvRoutes(app: FastifyInstance, deps: KvRouteDeps): void 
 
   const list = async (request: FastifyRequest) => {
     const { principal, path: prefix } = guard(request, 'kv.list', true)
-    const keys = kv.list(prefix)
+    const keys = await kv.list(prefix)
     access.audit(request, principal, { type: 'secret.listed', action: 'kv.list', resource: prefix || '/', outcome: 'success', details: { count: keys.length } })
     // An empty prefix answers exactly like a forbidden one.
     if (keys.length === 0) throw hidden(prefix)()

@@ -1,13 +1,13 @@
 // Operator routes for the key hierarchy: rotate the KEK, rewrap everything
 // still under an older one, rotate every transit key (incident response).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { CoreErrors, type Database } from '@bulwark/core'
+import { CoreErrors } from '@bulwark/core'
 import type { Access } from '../access.ts'
 import type { Keyring } from '../keyring.ts'
 import type { KvEngine } from '../kv.ts'
 import type { TransitEngine } from '../transit.ts'
 
-export function registerSystemRoutes(app: FastifyInstance, deps: { db: Database; keyring: Keyring; kv: KvEngine; transit: TransitEngine; access: Access }): void {
+export function registerSystemRoutes(app: FastifyInstance, deps: { keyring: Keyring; kv: KvEngine; transit: TransitEngine; access: Access }): void {
   const { access, keyring, kv, transit } = deps
   const guard = (request: FastifyRequest, action: string, id: string) => {
     const principal = access.principalOf(request)
@@ -17,13 +17,13 @@ export function registerSystemRoutes(app: FastifyInstance, deps: { db: Database;
 
   app.get('/v1/sys/status', async (request) => {
     guard(request, 'system.status', 'status')
-    const stale = deps.db.prepare('SELECT count(*) AS n FROM kv_versions WHERE kek_version IS NOT NULL AND kek_version <> ?').get(keyring.currentVersion()) as { n: number }
-    return { kekVersion: keyring.currentVersion(), secretVersionsToRewrap: stale.n }
+    const stale = await kv.staleCount()
+    return { kekVersion: keyring.currentVersion(), secretVersionsToRewrap: stale }
   })
 
   app.post('/v1/sys/rotate-kek', async (request) => {
     const principal = guard(request, 'system.rotate-kek', 'kek')
-    const kekVersion = deps.db.transaction(() => keyring.rotate())
+    const kekVersion = await keyring.rotate()
     access.audit(request, principal, { type: 'kek.rotated', action: 'system.rotate-kek', resource: 'kek', outcome: 'success', details: { kekVersion } })
     return { kekVersion }
   })
@@ -31,7 +31,7 @@ export function registerSystemRoutes(app: FastifyInstance, deps: { db: Database;
   app.post('/v1/sys/rewrap', async (request) => {
     const principal = guard(request, 'system.rewrap', 'kek')
     const secrets = await kv.rewrapAll()
-    const keys = transit.rewrapKeys()
+    const keys = await transit.rewrapKeys()
     const failed = secrets.failed + keys.failedKeys.length
     access.audit(request, principal, {
       type: 'kek.rewrapped', action: 'system.rewrap', resource: 'kek', outcome: failed > 0 ? 'failure' : 'success',
@@ -42,7 +42,8 @@ export function registerSystemRoutes(app: FastifyInstance, deps: { db: Database;
 
   app.post('/v1/sys/rotate-transit-keys', async (request) => {
     const principal = guard(request, 'system.rotate-transit', 'transit')
-    const rotated = transit.names().map((name) => ({ name, latestVersion: transit.rotate(name).latestVersion }))
+    const rotated: Array<{ name: string; latestVersion: number }> = []
+    for (const name of await transit.names()) rotated.push({ name, latestVersion: (await transit.rotate(name)).latestVersion })
     access.audit(request, principal, { type: 'transit_key.rotated', action: 'system.rotate-transit-keys', resource: 'transit', outcome: 'success', details: { count: rotated.length } })
     return { rotated }
   })

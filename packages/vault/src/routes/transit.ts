@@ -35,14 +35,14 @@ export function registerTransitRoutes(app: FastifyInstance, deps: { transit: Tra
   }
 
   function op<B>(method: 'get' | 'post' | 'delete', url: string, action: string, type: string, schema: object | undefined,
-    fn: (name: string, body: B, principal: Principal) => { result: unknown; details?: Record<string, string | number | boolean | null>; status?: number }): void {
+    fn: (name: string, body: B, principal: Principal) => Promise<{ result: unknown; details?: Record<string, string | number | boolean | null>; status?: number }>): void {
     app.route({
       method: method.toUpperCase() as 'GET', url, ...(schema ? { schema: { body: schema } } : {}),
       handler: async (request, reply) => {
         const { principal, name } = guard(request, action)
         let out
         try {
-          out = fn(name, request.body as B, principal)
+          out = await fn(name, request.body as B, principal)
         } catch (error) {
           return access.fail(request, principal, type, action, name, error)
         }
@@ -53,12 +53,12 @@ export function registerTransitRoutes(app: FastifyInstance, deps: { transit: Tra
   }
 
   type Crypt = { plaintext: string; ciphertext: string; context?: string }
-  op<Crypt>('post', '/v1/transit/encrypt/:name', 'transit.encrypt', 'transit.encrypted', bodies.encrypt, (name, body) => {
-    const ciphertext = transit.encrypt(name, decode(body.plaintext)!, decode(body.context))
+  op<Crypt>('post', '/v1/transit/encrypt/:name', 'transit.encrypt', 'transit.encrypted', bodies.encrypt, async (name, body) => {
+    const ciphertext = await transit.encrypt(name, decode(body.plaintext)!, decode(body.context))
     return { result: { ciphertext }, details: { keyVersion: Number(ciphertext.split(':')[1]!.slice(1)) } }
   })
-  op<Crypt>('post', '/v1/transit/decrypt/:name', 'transit.decrypt', 'transit.decrypted', bodies.decrypt, (name, body) => {
-    const plaintext = transit.decrypt(name, body.ciphertext, decode(body.context))
+  op<Crypt>('post', '/v1/transit/decrypt/:name', 'transit.decrypt', 'transit.decrypted', bodies.decrypt, async (name, body) => {
+    const plaintext = await transit.decrypt(name, body.ciphertext, decode(body.context))
     try {
       return { result: { plaintext: plaintext.toString('base64') } }
     } finally {
@@ -66,13 +66,16 @@ export function registerTransitRoutes(app: FastifyInstance, deps: { transit: Tra
     }
   })
   // Batches (a page of users, say): one request, one audit event; a bad ciphertext fails only its own item.
-  op<{ items: Crypt[] }>('post', '/v1/transit/encrypt-batch/:name', 'transit.encrypt', 'transit.encrypted', batchOf(bodies.encrypt), (name, body) =>
-    ({ result: { items: body.items.map((item) => ({ ciphertext: transit.encrypt(name, decode(item.plaintext)!, decode(item.context)) })) }, details: { count: body.items.length } }))
-  op<{ items: Crypt[] }>('post', '/v1/transit/decrypt-batch/:name', 'transit.decrypt', 'transit.decrypted', batchOf(bodies.decrypt), (name, body) => {
+  op<{ items: Crypt[] }>('post', '/v1/transit/encrypt-batch/:name', 'transit.encrypt', 'transit.encrypted', batchOf(bodies.encrypt), async (name, body) => {
+    const key = await transit.key(name)
+    return { result: { items: body.items.map((item) => ({ ciphertext: transit.encryptWith(name, key, decode(item.plaintext)!, decode(item.context)) })) }, details: { count: body.items.length } }
+  })
+  op<{ items: Crypt[] }>('post', '/v1/transit/decrypt-batch/:name', 'transit.decrypt', 'transit.decrypted', batchOf(bodies.decrypt), async (name, body) => {
     let failed = 0
+    const key = await transit.key(name)
     const items = body.items.map((item) => {
       try {
-        const plaintext = transit.decrypt(name, item.ciphertext, decode(item.context))
+        const plaintext = transit.decryptWith(name, key, item.ciphertext, decode(item.context))
         const out = { plaintext: plaintext.toString('base64') }
         plaintext.fill(0)
         return out
@@ -84,38 +87,38 @@ export function registerTransitRoutes(app: FastifyInstance, deps: { transit: Tra
     })
     return { result: { items }, details: { count: items.length, failed } }
   })
-  op<Crypt>('post', '/v1/transit/rewrap/:name', 'transit.rewrap', 'transit.rewrapped', bodies.decrypt, (name, body) =>
-    ({ result: { ciphertext: transit.rewrap(name, body.ciphertext, decode(body.context)) } }))
-  op<{ input: string }>('post', '/v1/transit/hmac/:name', 'transit.hmac', 'transit.hmac_computed', bodies.hmac, (name, body) =>
-    ({ result: { hmac: transit.hmac(name, decode(body.input)!) } }))
-  op<{ input: string; hmac: string }>('post', '/v1/transit/verify/:name', 'transit.hmac', 'transit.hmac_verified', bodies.verify, (name, body) => {
-    const valid = transit.verifyHmac(name, decode(body.input)!, body.hmac)
+  op<Crypt>('post', '/v1/transit/rewrap/:name', 'transit.rewrap', 'transit.rewrapped', bodies.decrypt, async (name, body) =>
+    ({ result: { ciphertext: await transit.rewrap(name, body.ciphertext, decode(body.context)) } }))
+  op<{ input: string }>('post', '/v1/transit/hmac/:name', 'transit.hmac', 'transit.hmac_computed', bodies.hmac, async (name, body) =>
+    ({ result: { hmac: await transit.hmac(name, decode(body.input)!) } }))
+  op<{ input: string; hmac: string }>('post', '/v1/transit/verify/:name', 'transit.hmac', 'transit.hmac_verified', bodies.verify, async (name, body) => {
+    const valid = await transit.verifyHmac(name, decode(body.input)!, body.hmac)
     return { result: { valid }, details: { valid } }
   })
-  op<{ input: string }>('post', '/v1/transit/blind-index/:name', 'transit.blind-index', 'transit.blind_indexed', bodies.hmac, (name, body) =>
-    ({ result: { index: transit.blindIndex(name, decode(body.input)!) } }))
+  op<{ input: string }>('post', '/v1/transit/blind-index/:name', 'transit.blind-index', 'transit.blind_indexed', bodies.hmac, async (name, body) =>
+    ({ result: { index: await transit.blindIndex(name, decode(body.input)!) } }))
 
-  op('post', '/v1/transit/keys/:name', 'transit.create', 'transit_key.created', undefined, (name, _body, principal) => {
-    const { created, key } = transit.create(name, principal.spiffeId)
+  op('post', '/v1/transit/keys/:name', 'transit.create', 'transit_key.created', undefined, async (name, _body, principal) => {
+    const { created, key } = await transit.create(name, principal.spiffeId)
     return { result: key, status: created ? 201 : 200, details: { created } }
   })
-  op('get', '/v1/transit/keys/:name', 'transit.read', 'transit_key.read', undefined, (name) => ({ result: transit.info(name) }))
-  op('post', '/v1/transit/keys/:name/rotate', 'transit.rotate', 'transit_key.rotated', undefined, (name) => {
-    const key = transit.rotate(name)
+  op('get', '/v1/transit/keys/:name', 'transit.read', 'transit_key.read', undefined, async (name) => ({ result: await transit.info(name) }))
+  op('post', '/v1/transit/keys/:name/rotate', 'transit.rotate', 'transit_key.rotated', undefined, async (name) => {
+    const key = await transit.rotate(name)
     return { result: key, details: { latestVersion: key.latestVersion } }
   })
-  op<{ minDecryptionVersion: number }>('post', '/v1/transit/keys/:name/config', 'transit.configure', 'transit_key.configured', bodies.config, (name, body) => {
-    const key = transit.setMinDecryptionVersion(name, body.minDecryptionVersion)
+  op<{ minDecryptionVersion: number }>('post', '/v1/transit/keys/:name/config', 'transit.configure', 'transit_key.configured', bodies.config, async (name, body) => {
+    const key = await transit.setMinDecryptionVersion(name, body.minDecryptionVersion)
     return { result: key, details: { minDecryptionVersion: key.minDecryptionVersion } }
   })
-  op('delete', '/v1/transit/keys/:name', 'transit.delete', 'transit_key.deleted', undefined, (name) => {
-    transit.delete(name)
+  op('delete', '/v1/transit/keys/:name', 'transit.delete', 'transit_key.deleted', undefined, async (name) => {
+    await transit.delete(name)
     return { result: { name, deleted: true } }
   })
 
   app.get('/v1/transit/keys', async (request) => {
     const principal = access.principalOf(request)
-    const keys = transit.names().filter((name) => access.isAllowed(principal, 'transit.read', { type: 'TransitKey', id: name }))
+    const keys = (await transit.names()).filter((name) => access.isAllowed(principal, 'transit.read', { type: 'TransitKey', id: name }))
     access.audit(request, principal, { type: 'transit_key.listed', action: 'transit.read', outcome: 'success', details: { count: keys.length } })
     return { keys }
   })
