@@ -15,7 +15,7 @@ export type Orders = { app: SecureService; store: OrdersStore; close(): Promise<
 
 export async function createOrders(config: OrdersConfig, deps: OrdersDeps): Promise<Orders> {
   const { rt } = deps
-  const store = openOrdersStore(config.database ?? rt.paths.database('orders'))
+  const store = await openOrdersStore({ sqlitePath: config.database ?? rt.paths.database('orders'), storage: rt.bootstrap.storage })
   const app = await createSecureService(rt, { name: 'orders', ...(deps.authorizer ? { authorizer: deps.authorizer } : {}) })
   registerOrdersRoutes(app, { store, clock: rt.clock, audit: rt.audit, defaultPageSize: config.defaultPageSize, maxItems: config.maxItems })
   return { app, store, close: async () => store.close() }

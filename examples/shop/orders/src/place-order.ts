@@ -55,6 +55,6 @@ export async function placeOrder(deps: PlaceOrderDeps, request: FastifyRequest, 
     id, owner: request.auth.sub, status: 'paid', items, total, currency,
     paymentMethodId: input.paymentMethodId, chargeId: charge.body.id, createdAt: new Date(deps.clock.now()).toISOString(),
   }
-  deps.store.insert(order)
+  await deps.store.insert(order)
   return order
 }

@@ -67,12 +67,12 @@ export function registerOrdersRoutes(app: SecureService & FastifyInstance, deps:
       ? { uid: { type: 'OrderBook', id: 'all' }, attrs: {}, parents: [] }
       : { uid: { type: 'OrderBook', id: request.auth.sub }, attrs: { owner: ref('User', request.auth.sub) }, parents: [] }
     request.authorize('orders.list', book.uid, [book])
-    const page = store.list(everyone ? undefined : request.auth.sub, request.query.limit ?? deps.defaultPageSize, decodeCursor(request.query.cursor))
+    const page = await store.list(everyone ? undefined : request.auth.sub, request.query.limit ?? deps.defaultPageSize, decodeCursor(request.query.cursor))
     return { items: page.items.map(publicOrder), nextCursor: page.more && page.lastSeq !== undefined ? encodeCursor(page.lastSeq) : null }
   })
 
   app.get<{ Params: { id: string } }>('/orders/:id', { schema: { params: schemas.id } }, async (request) => {
-    const order = store.get(request.params.id)
+    const order = await store.get(request.params.id)
     request.authorize('orders.get', { type: 'Order', id: request.params.id }, { entities: order ? [orderEntity(order)] : [], denyAs: 'not-found' })
     if (!order) throw OrdersErrors.notFound()
     return publicOrder(order)

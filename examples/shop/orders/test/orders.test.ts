@@ -61,7 +61,7 @@ test('places an order: prices from the catalog, charged through payments, 201 wi
   assert.match(res.body.chargeId, /^ch_/)
   assert.equal(p.identity.exchanges, exchangesBefore + 1, 'orders exchanged the token once, for payments')
   aliceOrder = res.body.id
-  const charge = payments.store.chargeForOrder(aliceOrder)
+  const charge = await payments.store.chargeForOrder(aliceOrder)
   assert.equal(charge?.amount, res.body.total)
   assert.equal(charge?.owner, 'alice')
 })

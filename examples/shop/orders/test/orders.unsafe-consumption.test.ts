@@ -41,5 +41,5 @@ test('a malformed price or a product answered under another id is a 502, with no
     assert.equal(JSON.stringify(res.body).includes('DROP'), false)
   }
   assert.equal(payments.calls, 0)
-  assert.equal(orders.store.list('alice', 10, 0).items.length, 0)
+  assert.equal((await orders.store.list('alice', 10, 0)).items.length, 0)
 })

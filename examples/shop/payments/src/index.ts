@@ -19,7 +19,7 @@ export async function createPayments(config: PaymentsConfig, deps: PaymentsDeps)
   const { rt } = deps
   const vault = deps.transit ? undefined : rt.peer('vault')
   const transit = deps.transit ?? createTransit({ url: vault!.url, dispatcher: vault!.dispatcher })
-  const store = openPaymentsStore(config.database ?? rt.paths.database('payments'))
+  const store = await openPaymentsStore({ sqlitePath: config.database ?? rt.paths.database('payments'), storage: rt.bootstrap.storage })
   const app = await createSecureService(rt, { name: 'payments', ...(deps.authorizer ? { authorizer: deps.authorizer } : {}) })
   let keyReady: Promise<void> | undefined
   // The card key is created on first use (the vault may start after us); creation is idempotent.

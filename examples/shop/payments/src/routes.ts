@@ -13,7 +13,7 @@ import type { FastifyInstance } from 'fastify'
 import type { AuditSink, Clock } from '@bulwark/core'
 import { brandOf, luhnValid, notExpired } from './card.ts'
 import { PaymentsErrors } from './errors.ts'
-import type { PaymentsStore, StoredMethod } from './store.ts'
+import type { Charge, PaymentsStore, StoredMethod } from './store.ts'
 import type { Transit } from './transit.ts'
 import { auditActor, auditOutcome, ref } from '@bulwark/sdk/service'
 
@@ -61,10 +61,11 @@ export function registerPaymentsRoutes(app: FastifyInstance, deps: PaymentsRoute
     try {
       if (!luhnValid(cardNumber)) throw PaymentsErrors.cardInvalid('card number fails the Luhn check')
       if (!notExpired(expMonth, expYear, deps.clock.now())) throw PaymentsErrors.cardExpired()
-      if (store.countMethods(owner) >= deps.maxMethodsPerUser) throw PaymentsErrors.tooManyMethods(`at most ${deps.maxMethodsPerUser} payment methods per user`)
+      // A cheap early refusal before the vault call; addMethod enforces the cap atomically.
+      if (await store.countMethods(owner) >= deps.maxMethodsPerUser) throw PaymentsErrors.tooManyMethods(`at most ${deps.maxMethodsPerUser} payment methods per user`)
       // Bound to the owner: a ciphertext copied to another user's row does not decrypt.
       const cardCiphertext = await deps.transit.encrypt(deps.cardKey, cardNumber, `pm-owner:${owner}`)
-      method = store.addMethod({ owner, cardCiphertext, last4: cardNumber.slice(-4), brand: brandOf(cardNumber), expMonth, expYear }, deps.clock.now())
+      method = await store.addMethod({ owner, cardCiphertext, last4: cardNumber.slice(-4), brand: brandOf(cardNumber), expMonth, expYear }, deps.clock.now(), deps.maxMethodsPerUser)
     } catch (error) {
       deps.audit.emit({ ...event, resource: `Wallet::"${owner}"`, ...auditOutcome(error) })
       throw error
@@ -77,12 +78,12 @@ export function registerPaymentsRoutes(app: FastifyInstance, deps: PaymentsRoute
   app.get('/payments/methods', async (request) => {
     const owner = request.auth.sub
     request.authorize('payments.listMethods', { type: 'Wallet', id: owner }, [wallet(owner)])
-    return { items: store.listMethods(owner, deps.maxMethodsPerUser).map(publicMethod) }
+    return { items: (await store.listMethods(owner, deps.maxMethodsPerUser)).map(publicMethod) }
   })
 
   app.delete<{ Params: { id: string } }>('/payments/methods/:id', { schema: { params: schemas.methodId } }, async (request, reply) => {
     const { id } = request.params
-    const method = store.getMethod(id)
+    const method = await store.getMethod(id)
     const event = { type: 'payment_method.deleted', actor: auditActor(request.auth), action: 'payments.deleteMethod', resource: `PaymentMethod::"${id}"`, requestId: String(request.id) }
     let allowed = false
     try {
@@ -90,7 +91,7 @@ export function registerPaymentsRoutes(app: FastifyInstance, deps: PaymentsRoute
       request.authorize('payments.deleteMethod', { type: 'PaymentMethod', id }, { entities: method ? [methodEntity(method)] : [], denyAs: 'not-found' })
       allowed = true
       // A concurrent delete may have won since the read: the update then changes nothing.
-      if (!method || !store.deleteMethod(id, method.owner, deps.clock.now())) throw PaymentsErrors.methodNotFound()
+      if (!method || !await store.deleteMethod(id, method.owner, deps.clock.now())) throw PaymentsErrors.methodNotFound()
     } catch (error) {
       deps.audit.emit({ ...event, ...(method && !allowed ? { outcome: 'denied' as const, reason: 'BW_AUTHZ_DENIED' } : auditOutcome(error)) })
       throw error
@@ -102,7 +103,7 @@ export function registerPaymentsRoutes(app: FastifyInstance, deps: PaymentsRoute
 
   app.post<{ Body: ChargeBody }>('/internal/charges', { schema: { body: schemas.charge } }, async (request, reply) => {
     const { paymentMethodId, amount, currency, orderId } = request.body
-    const method = store.getMethod(paymentMethodId)
+    const method = await store.getMethod(paymentMethodId)
     request.authorize('payments.charge', { type: 'PaymentMethod', id: paymentMethodId }, {
       entities: method ? [methodEntity(method)] : [],
       denyAs: 'not-found',
@@ -111,19 +112,24 @@ export function registerPaymentsRoutes(app: FastifyInstance, deps: PaymentsRoute
     // The user is the actor; the workload that asked (orders) is in the details.
     const event = { type: 'payment.charged', actor: auditActor(request.auth), action: 'payments.charge', resource: `PaymentMethod::"${paymentMethodId}"`, requestId: String(request.id) }
     const asked = { orderId, amount, currency, via: request.auth.callerService ?? null }
-    let charge: ReturnType<PaymentsStore['addCharge']>
+    const sameCharge = (previous: Charge) => {
+      if (previous.paymentMethodId !== paymentMethodId || previous.amount !== amount || previous.owner !== method.owner) throw PaymentsErrors.chargeConflict()
+      return previous
+    }
+    let charge: Charge
     try {
       if (amount > deps.maxChargeAmount) throw PaymentsErrors.amountTooLarge()
-      const previous = store.chargeForOrder(orderId)
-      if (previous) {
-        if (previous.paymentMethodId !== paymentMethodId || previous.amount !== amount || previous.owner !== method.owner) throw PaymentsErrors.chargeConflict()
-        return reply.code(200).send(previous) // the same charge asked again: nothing new happened, nothing new to audit
-      }
+      const previous = await store.chargeForOrder(orderId)
+      // The same charge asked again: nothing new happened, nothing new to audit.
+      if (previous) return reply.code(200).send(sameCharge(previous))
       if (!notExpired(method.expMonth, method.expYear, deps.clock.now())) throw PaymentsErrors.cardExpired()
-      // A real processor would receive the card here; proving it decrypts is our stand-in.
+      // A real processor would receive the card here, with orderId as its idempotency key; proving it decrypts is our stand-in.
       const card = await deps.transit.decrypt(deps.cardKey, method.cardCiphertext, `pm-owner:${method.owner}`)
       const status = luhnValid(card) ? 'succeeded' : 'failed'
-      charge = store.addCharge({ orderId, paymentMethodId, owner: method.owner, amount, currency, status }, deps.clock.now())
+      // Another request (at this replica or another) may have charged the order since the read: the unique order_id keeps one.
+      const recorded = await store.addCharge({ orderId, paymentMethodId, owner: method.owner, amount, currency, status }, deps.clock.now())
+      if (!recorded.created) return reply.code(200).send(sameCharge(recorded.charge))
+      charge = recorded.charge
     } catch (error) {
       deps.audit.emit({ ...event, ...auditOutcome(error), details: asked })
       throw error

@@ -79,7 +79,7 @@ test('adds a card: 201 with pm_ id and last4 only', async () => {
 })
 
 test('refuses bad cards with a 400 and stores nothing', async () => {
-  const before = payments.store.countMethods('mallory')
+  const before = await payments.store.countMethods('mallory')
   const bad: Array<[Record<string, unknown>, string]> = [
     [{ cardNumber: '4111111111111112', expMonth: 12, expYear: future, cvc: '123' }, 'BW_PAYMENTS_CARD_INVALID'],
     [{ cardNumber: CARD, expMonth: 1, expYear: 2020, cvc: '123' }, 'BW_PAYMENTS_CARD_EXPIRED'],
@@ -95,7 +95,7 @@ test('refuses bad cards with a 400 and stores nothing', async () => {
     assert.equal(res.body.code, code)
     assert.equal(JSON.stringify(res.body).includes(CARD), false, 'the problem never echoes the card number')
   }
-  assert.equal(payments.store.countMethods('mallory'), before)
+  assert.equal(await payments.store.countMethods('mallory'), before)
 })
 
 test('lists only the caller\'s own payment methods (API1:2023 BOLA)', async () => {
@@ -155,7 +155,7 @@ test('a charge on someone else\'s card is a 404, even through orders (BOLA)', as
   const res = await chargeViaOrders('bob', { paymentMethodId: alicePm, amount: 100, currency: 'USD', orderId: 'ord_steal' })
   assert.equal(res.status, 404)
   assert.ok(rt.audit.events.slice(before).some((e) => e.type === 'authz.denied' && e.action === 'payments.charge' && e.actor.id === 'bob'))
-  assert.equal(payments.store.chargeForOrder('ord_steal'), undefined)
+  assert.equal(await payments.store.chargeForOrder('ord_steal'), undefined)
 })
 
 test('the charge route refuses a token whose act does not show orders, and workloads policy does not allow', async () => {
@@ -174,7 +174,7 @@ test('the charge route refuses a token whose act does not show orders, and workl
   const mismatch = await api(ordersAgent, url, 'POST', '/internal/charges', { token: await token('erin'), body })
   assert.equal(mismatch.status, 401)
   assert.equal(mismatch.body.code, 'BW_AUTHN_TOKEN_ACTOR')
-  assert.equal(payments.store.chargeForOrder('ord_direct'), undefined)
+  assert.equal(await payments.store.chargeForOrder('ord_direct'), undefined)
 })
 
 /** The audit events of `type` emitted since `from`, after checking none carries card data. */
@@ -230,9 +230,9 @@ test('the owner deletes a payment method: 204, no longer listed, no longer charg
   const kept = (await addCard('heidi', '5555555555554444')).body.id
   const charged = await chargeViaOrders('heidi', { paymentMethodId: pm, amount: 700, currency: 'USD', orderId: 'ord_del1' })
   assert.equal(charged.status, 201)
-  const ciphertext = payments.store.getMethod(pm)!.cardCiphertext
-  payments.store.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
-  assert.ok(readFileSync(payments.store.db.path).toString('latin1').includes(ciphertext), 'the ciphertext is in the file before the delete')
+  const ciphertext = (await payments.store.getMethod(pm))!.cardCiphertext
+  await payments.store.sql.query('PRAGMA wal_checkpoint(TRUNCATE)')
+  assert.ok(readFileSync(rt.paths.database('payments')).toString('latin1').includes(ciphertext), 'the ciphertext is in the file before the delete')
   const res = await deleteMethod('heidi', pm)
   assert.equal(res.status, 204)
   assert.equal(res.body, undefined)
@@ -240,19 +240,19 @@ test('the owner deletes a payment method: 204, no longer listed, no longer charg
   const charge = await chargeViaOrders('heidi', { paymentMethodId: pm, amount: 700, currency: 'USD', orderId: 'ord_del2' })
   assert.equal(charge.status, 404)
   assert.equal(charge.body.code, 'BW_NOT_FOUND')
-  assert.equal(payments.store.chargeForOrder('ord_del2'), undefined)
+  assert.equal(await payments.store.chargeForOrder('ord_del2'), undefined)
   // Asking again for the order charged on it before is a 404 too: the method is gone for charging.
   assert.equal((await chargeViaOrders('heidi', { paymentMethodId: pm, amount: 700, currency: 'USD', orderId: 'ord_del1' })).status, 404)
   // The charge recorded before stays, for order history.
-  assert.deepEqual(payments.store.chargeForOrder('ord_del1'), charged.body)
+  assert.deepEqual(await payments.store.chargeForOrder('ord_del1'), charged.body)
   // Deleting it again is a 404 like any missing method; the freed slot counts again for the cap.
   assert.equal((await deleteMethod('heidi', pm)).status, 404)
-  assert.equal(payments.store.countMethods('heidi'), 1)
+  assert.equal(await payments.store.countMethods('heidi'), 1)
   // Nothing of the card is left in the file: the ciphertext and last4 are wiped, and the freed bytes zeroed.
-  const row = payments.store.db.prepare('SELECT card_ciphertext, last4 FROM methods WHERE id = ?').get(pm) as { card_ciphertext: string; last4: string }
+  const row = await payments.store.sql.one<{ card_ciphertext: string; last4: string }>('SELECT card_ciphertext, last4 FROM methods WHERE id = ?', [pm])
   assert.deepEqual({ ...row }, { card_ciphertext: '', last4: '' })
-  payments.store.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
-  assert.deepEqual(piecesIn(payments.store.db.path, ciphertext), [], 'pieces of the deleted ciphertext remain in payments.db')
+  await payments.store.sql.query('PRAGMA wal_checkpoint(TRUNCATE)')
+  assert.deepEqual(piecesIn(rt.paths.database('payments'), ciphertext), [], 'pieces of the deleted ciphertext remain in payments.db')
 })
 
 /** The 16-character pieces of `secret` (past its `bw:v…` prefix) still present in the file at `path`. */
@@ -261,23 +261,25 @@ function piecesIn(path: string, secret: string): string[] {
   return Array.from({ length: secret.length - 16 }, (_, at) => secret.slice(at, at + 16)).filter((piece) => !piece.startsWith('bw:v') && file.includes(piece))
 }
 
-test('a deleted method leaves no piece of its ciphertext in the SQLite file (secure_delete)', () => {
+test('a deleted method leaves no piece of its ciphertext in the SQLite file (secure_delete)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bw-payments-'))
-  const store = openPaymentsStore(join(dir, 'payments.db'))
+  const path = join(dir, 'payments.db')
+  const store = await openPaymentsStore({ sqlitePath: path })
   try {
     // Shaped like the vault's ciphertexts (random bytes, base64url).
     const ciphertexts = Array.from({ length: 5 }, () => `bw:v1:${randomBytes(72).toString('base64url')}`)
-    const ids = ciphertexts.map((cardCiphertext) => store.addMethod({ owner: 'nina', cardCiphertext, last4: '1111', brand: 'visa', expMonth: 12, expYear: future }, Date.now()).id)
-    store.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
-    assert.ok(piecesIn(store.db.path, ciphertexts[2]!).length > 0, 'the ciphertext is in the file before the delete')
-    assert.equal(store.deleteMethod(ids[2]!, 'someone-else', Date.now()), false)
-    assert.equal(store.deleteMethod(ids[2]!, 'nina', Date.now()), true)
-    assert.equal(store.deleteMethod(ids[2]!, 'nina', Date.now()), false)
-    store.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
-    assert.deepEqual(piecesIn(store.db.path, ciphertexts[2]!), [])
-    assert.equal(piecesIn(store.db.path, ciphertexts[3]!).length > 0, true, 'the other methods are untouched')
+    const ids: string[] = []
+    for (const cardCiphertext of ciphertexts) ids.push((await store.addMethod({ owner: 'nina', cardCiphertext, last4: '1111', brand: 'visa', expMonth: 12, expYear: future }, Date.now(), 10)).id)
+    await store.sql.query('PRAGMA wal_checkpoint(TRUNCATE)')
+    assert.ok(piecesIn(path, ciphertexts[2]!).length > 0, 'the ciphertext is in the file before the delete')
+    assert.equal(await store.deleteMethod(ids[2]!, 'someone-else', Date.now()), false)
+    assert.equal(await store.deleteMethod(ids[2]!, 'nina', Date.now()), true)
+    assert.equal(await store.deleteMethod(ids[2]!, 'nina', Date.now()), false)
+    await store.sql.query('PRAGMA wal_checkpoint(TRUNCATE)')
+    assert.deepEqual(piecesIn(path, ciphertexts[2]!), [])
+    assert.equal(piecesIn(path, ciphertexts[3]!).length > 0, true, 'the other methods are untouched')
   } finally {
-    store.close()
+    await store.close()
     rmSync(dir, { recursive: true, force: true })
   }
 })
@@ -294,7 +296,7 @@ test('deleting someone else\'s payment method is a 404 like a missing one, and d
   assert.deepEqual({ ...res.body, instance: undefined, requestId: undefined }, { ...missing.body, instance: undefined, requestId: undefined })
   assert.ok(rt.audit.events.slice(before).some((e) => e.type === 'authz.denied' && e.action === 'payments.deleteMethod' && e.actor.id === 'judy'))
   assert.deepEqual(await methodIds('ivan'), [pm])
-  assert.equal(payments.store.getMethod(pm)?.last4, '1111')
+  assert.equal((await payments.store.getMethod(pm))?.last4, '1111')
   const charge = await chargeViaOrders('ivan', { paymentMethodId: pm, amount: 100, currency: 'USD', orderId: 'ord_after_bola' })
   assert.equal(charge.status, 201, 'the owner still charges it')
 })
@@ -328,8 +330,8 @@ test('deleting a payment method is audited as payment_method.deleted (success, d
 })
 
 test('the CVC is never persisted and card numbers never appear in plaintext in any file or log', async () => {
-  payments.store.db.exec('PRAGMA wal_checkpoint(FULL)')
-  const columns = (payments.store.db.prepare('SELECT name FROM pragma_table_info(\'methods\')').all() as Array<{ name: string }>).map((c) => c.name)
+  await payments.store.sql.query('PRAGMA wal_checkpoint(FULL)')
+  const columns = (await payments.store.sql.all<{ name: string }>('SELECT name FROM pragma_table_info(\'methods\')')).map((c) => c.name)
   assert.equal(columns.some((c) => /cvc|cvv|security/i.test(c)), false)
   const files = filesUnder(p.home)
   assert.ok(files.some((f) => f.endsWith('payments.db')))
@@ -340,7 +342,7 @@ test('the CVC is never persisted and card numbers never appear in plaintext in a
       assert.equal(containsNumber(text, secret), false, `${secret} found in ${file}`)
     }
   }
-  const rows = payments.store.db.prepare('SELECT card_ciphertext FROM methods WHERE deleted_at IS NULL').all() as Array<{ card_ciphertext: string }>
+  const rows = await payments.store.sql.all<{ card_ciphertext: string }>('SELECT card_ciphertext FROM methods WHERE deleted_at IS NULL')
   assert.ok(rows.length > 0 && rows.every((r) => r.card_ciphertext.startsWith('bw:v')))
   const logs = rt.logs.join('\n')
   assert.ok(logs.length > 0)

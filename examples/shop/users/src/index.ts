@@ -22,7 +22,7 @@ export async function createUsers(config: UsersConfig, deps: UsersDeps): Promise
   const { rt } = deps
   const vault = deps.transit ? undefined : rt.peer('vault')
   const transit = deps.transit ?? createTransit({ url: vault!.url, dispatcher: vault!.dispatcher })
-  const store = openUsersStore(config.database ?? rt.paths.database('users'))
+  const store = await openUsersStore({ sqlitePath: config.database ?? rt.paths.database('users'), storage: rt.bootstrap.storage })
   const app = await createSecureService(rt, { name: 'users', ...(deps.authorizer ? { authorizer: deps.authorizer } : {}) })
   const profiles = createProfiles({ store, transit, clock: rt.clock, emailIndexKey: config.emailIndexKey })
   registerUsersRoutes(app, {

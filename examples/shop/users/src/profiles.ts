@@ -11,6 +11,8 @@ export type Address = { line1?: string; line2?: string; city?: string; region?: 
 export type ProfileData = { displayName: string | null; email: string | null; address: string | Address | null }
 export type Profile = ProfileData & { id: string; createdAt: string; updatedAt: string }
 
+/** Saves that lose the race this many times in a row give up with a 409. */
+const SAVE_ATTEMPTS = 5
 const EMPTY: ProfileData = { displayName: null, email: null, address: null }
 const context = (id: string) => `users-profile:${id}`
 
@@ -43,7 +45,7 @@ export function createProfiles(deps: { store: UsersStore; transit: Transit; cloc
 
   const knownKeys = new Set<string>()
   async function ensure(id: string): Promise<ProfileRow> {
-    const row = store.get(id) ?? store.create(id, deps.clock.now())
+    const row = await store.get(id) ?? await store.create(id, deps.clock.now())
     if (!row.erased_at && !knownKeys.has(row.key_name)) {
       await transit.createKey(row.key_name) // idempotent
       knownKeys.add(row.key_name)
@@ -61,24 +63,27 @@ export function createProfiles(deps: { store: UsersStore; transit: Transit; cloc
     emailIndex,
     async load(id) { return await decrypt(await ensure(id)) },
     async save(id, changes) {
-      const row = await ensure(id)
-      const current = await decrypt(row)
-      const next: ProfileData = {
-        displayName: changes.displayName !== undefined ? changes.displayName : current.displayName,
-        email: changes.email !== undefined ? changes.email : current.email,
-        address: changes.address !== undefined ? changes.address : current.address,
+      // Read, merge, encrypt, then write only if nobody wrote in between (this replica or another); else start over.
+      for (let attempt = 0; attempt < SAVE_ATTEMPTS; attempt++) {
+        const row = await ensure(id)
+        const current = await decrypt(row)
+        const next: ProfileData = {
+          displayName: changes.displayName !== undefined ? changes.displayName : current.displayName,
+          email: changes.email !== undefined ? changes.email : current.email,
+          address: changes.address !== undefined ? changes.address : current.address,
+        }
+        const ciphertext = await transit.encrypt(row.key_name, JSON.stringify(next), context(id))
+        const index = next.email ? await emailIndex(next.email) : null
+        if (await store.update(id, ciphertext, index, deps.clock.now(), row.profile_ciphertext)) return await decrypt((await store.get(id))!)
       }
-      const ciphertext = await transit.encrypt(row.key_name, JSON.stringify(next), context(id))
-      const index = next.email ? await emailIndex(next.email) : null
-      store.update(id, ciphertext, index, deps.clock.now())
-      return await decrypt(store.get(id)!)
+      throw UsersErrors.conflict()
     },
     async erase(id) {
       const row = await ensure(id)
       if (row.erased_at) return
       await transit.deleteKey(row.key_name)
       knownKeys.delete(row.key_name)
-      store.erase(id, deps.clock.now())
+      await store.erase(id, deps.clock.now())
     },
   }
 }

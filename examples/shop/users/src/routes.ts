@@ -110,11 +110,11 @@ export function registerUsersRoutes(app: SecureService & FastifyInstance, deps: 
     if (index === undefined) {
       // Every account, paged by identity; profiles joined by id.
       const page = await deps.accounts.page(limit, request.query.cursor, requestId)
-      items = await Promise.all(page.items.map((account) => entry(account, deps.store.get(account.id))))
+      items = await Promise.all(page.items.map(async (account) => entry(account, await deps.store.get(account.id))))
       nextCursor = page.nextCursor
     } else {
       // By email: the blind index finds the profiles, identity adds their accounts.
-      const page = deps.store.list(limit, decodeCursor(request.query.cursor), index)
+      const page = await deps.store.list(limit, decodeCursor(request.query.cursor), index)
       const accounts = await deps.accounts.byIds(page.rows.map((row) => row.id), requestId)
       items = await Promise.all(page.rows.filter((row) => accounts.has(row.id)).map((row) => entry(accounts.get(row.id)!, row)))
       nextCursor = page.more ? encodeCursor(page.rows.at(-1)!.seq) : null

@@ -36,7 +36,7 @@ const admin = async () => idp.tokenFor('users', { sub: idp.idOf('admin'), roles:
 const directory = async (query = '') => api(gateway, url, 'GET', `/admin/users${query}`, { token: await admin() })
 
 test('a fresh users service lists every account identity holds, with id, username and roles', async () => {
-  assert.equal(users.store.list(100, 0).rows.length, 0, 'nobody has called the users service yet')
+  assert.equal((await users.store.list(100, 0)).rows.length, 0, 'nobody has called the users service yet')
   const res = await directory()
   assert.equal(res.status, 200)
   const items = res.body.items as Item[]
@@ -79,7 +79,7 @@ test('admins find a user by email through the blind index (case-insensitive), ne
   assert.deepEqual(res.body.items.map((u: Item) => [u.username, u.id, u.roles, u.email]), [['alice', idp.idOf('alice'), ['customer'], 'alice.dir@example.org']])
   assert.deepEqual((await directory('?email=nobody%40example.org')).body.items, [])
   // What the users service stores is ciphertext and a keyed index, never the address itself.
-  const row = users.store.get(idp.idOf('alice'))!
+  const row = (await users.store.get(idp.idOf('alice')))!
   assert.equal(JSON.stringify(row).includes('alice.dir@example.org'), false)
 })
 

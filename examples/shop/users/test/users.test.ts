@@ -75,8 +75,8 @@ test('each caller only ever sees their own profile (API1:2023)', async () => {
   assert.equal(JSON.stringify(bob.body).includes(EMAIL), false)
 })
 
-test('emails and addresses are never in plaintext in any file', () => {
-  users.store.db.exec('PRAGMA wal_checkpoint(FULL)')
+test('emails and addresses are never in plaintext in any file', async () => {
+  await users.store.sql.query('PRAGMA wal_checkpoint(FULL)')
   const files = filesUnder(p.home)
   assert.ok(files.some((f) => f.endsWith('users.db')))
   for (const file of files) {
@@ -96,9 +96,9 @@ test('GET /users/me/export returns the caller\'s own data', async () => {
 })
 
 test('DELETE /users/me crypto-shreds: the key is destroyed, so even a backup copy no longer decrypts', async () => {
-  users.store.db.exec('PRAGMA wal_checkpoint(FULL)')
+  await users.store.sql.query('PRAGMA wal_checkpoint(FULL)')
   const backup = join(p.home, 'users-backup.db')
-  copyFileSync(users.store.db.path, backup)
+  copyFileSync(rt.paths.database('users'), backup)
   const res = await me('alice', 'DELETE')
   assert.equal(res.status, 200)
   assert.equal(res.body.erased, true)
@@ -106,7 +106,9 @@ test('DELETE /users/me crypto-shreds: the key is destroyed, so even a backup cop
   assert.equal(res.body.tokensRevoked, false)
   assert.equal((await p.vault!.transit.names()).includes(userKeyName('alice')), false)
   assert.ok((await p.vault!.transit.names()).includes(userKeyName('bob')))
-  const old = openUsersStore(backup).get('alice')!
+  const copy = await openUsersStore({ sqlitePath: backup })
+  const old = (await copy.get('alice'))!
+  await copy.close()
   assert.ok(old.profile_ciphertext)
   const vault = rt.peer('vault')
   await assert.rejects(createTransit({ url: vault.url, dispatcher: vault.dispatcher }).decrypt(old.key_name, old.profile_ciphertext!, 'users-profile:alice'))
