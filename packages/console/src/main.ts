@@ -23,7 +23,7 @@ runComponent({
       log: rt.log, metrics: rt.metrics, health: rt.health, audit: rt.audit, clock: rt.clock, https: rt.httpsOptions(),
       publicUrl: rt.bootstrap.publicUrl, gatewaySpiffeId: serviceSpiffeId(td, 'gateway'), selfSpiffeId: rt.bootstrap.spiffeId,
       svidExpiresAt: () => rt.svid.current().notAfter,
-      oidc: createOidcClient({ publicUrl: rt.bootstrap.publicUrl, identity: () => peer('identity') }),
+      oidc: createOidcClient({ publicUrl: rt.bootstrap.publicUrl, gateway: () => peer('gateway'), identity: () => peer('identity') }),
       platform: createPlatform({ names, peer }, td),
       components: names, assets: await buildAssets(),
     })

@@ -3,7 +3,7 @@
 // RFC 9207 `iss` checked, the ID token validated, and the client
 // authenticated by its SVID (RFC 8705 tls_client_auth on identity's mTLS
 // endpoint aliases). Roles come from the RFC 9068 access token, verified with
-// jose against identity's keys.
+// jose against identity's keys; so does `amr` (identity puts it there).
 import * as client from 'openid-client'
 import { createRemoteJWKSet, customFetch, jwtVerify } from 'jose'
 import { createPeerFetch, type PeerTarget } from './peer-fetch.ts'
@@ -21,9 +21,9 @@ export type OidcClient = {
   endSessionUrl(idToken: string | undefined): Promise<string>
 }
 
-export function createOidcClient(options: { publicUrl: string; identity: () => PeerTarget }): OidcClient {
+export function createOidcClient(options: { publicUrl: string; gateway: () => PeerTarget; identity: () => PeerTarget }): OidcClient {
   const issuer = options.publicUrl.replace(/\/+$/, '')
-  const fetchViaPeer = createPeerFetch({ publicOrigin: new URL(issuer).origin, identity: options.identity })
+  const fetchViaPeer = createPeerFetch({ publicOrigin: new URL(issuer).origin, gateway: options.gateway, identity: options.identity })
   const redirectUri = `${issuer}/console/callback`
   let configuration: Promise<client.Configuration> | undefined
   const jwks = createRemoteJWKSet(new URL(`${issuer}/oauth2/jwks`), { [customFetch]: fetchViaPeer as never })
@@ -66,7 +66,9 @@ export function createOidcClient(options: { publicUrl: string; identity: () => P
       const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer, typ: 'at+jwt' })
       if (payload.sub !== id.sub || payload.client_id !== CLIENT_ID) throw new Error('access token does not belong to this sign-in')
       const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : []
-      const amr = Array.isArray(id.amr) ? id.amr.filter((m): m is string => typeof m === 'string') : []
+      // How the user signed in (RFC 8176 `amr`): identity puts it in the access token (RFC 9068 §2.2.1), verified above.
+      const methods = Array.isArray(payload.amr) ? payload.amr : Array.isArray(id.amr) ? id.amr : []
+      const amr = methods.filter((m): m is string => typeof m === 'string')
       const name = typeof id.preferred_username === 'string' ? id.preferred_username : id.sub
       return { operator: { sub: id.sub, name, roles, amr, authTime: typeof id.auth_time === 'number' ? id.auth_time : 0 }, idToken: tokens.id_token! }
     },
