@@ -216,8 +216,10 @@ test('console: signing out ends the console session and the session at identity'
   await page.getByTestId('health-summary').waitFor()
   await page.click('form.signout button[type="submit"]')
   // Identity asks to confirm the RP-initiated logout.
-  await page.waitForURL(/\/oauth2\/logout|\/console\/signed-out/)
-  if (/\/oauth2\/logout/.test(page.url())) await Promise.all([page.waitForURL(/\/console\/signed-out/), page.locator('form [type="submit"]').first().click()])
+  await page.waitForURL(/\/oauth2\/logout|\/console\/signed-out/).catch(async (error: Error) => {
+    throw new Error(`${error.message}: at ${page.url()}: ${(await page.locator('body').innerText()).slice(0, 800)}`)
+  })
+  if (/\/oauth2\/logout/.test(page.url())) await Promise.all([page.waitForURL(/\/console\/signed-out/), page.locator('button[name="logout"][value="yes"]').click()])
   assert.equal((await admin.cookies(system.gateway)).some((c) => c.name === '__Host-bulwark-console'), false)
   const api = await page.request.get(`${system.gateway}/console/api/overview`)
   assert.equal(api.status(), 401)

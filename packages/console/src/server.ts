@@ -74,10 +74,16 @@ export function createConsoleServer(config: ConsoleConfig, deps: ConsoleDeps) {
     return session
   }
 
-  /** Synchronizer token plus a same-origin check (RFC 6454 Origin), on every state change. */
+  /**
+   * Synchronizer token plus same-origin checks, on every state change. A form
+   * POST under `Referrer-Policy: no-referrer` (the gateway's) carries
+   * `Origin: null`, so only another named origin is refused; Fetch Metadata
+   * (`Sec-Fetch-Site`), when the browser sends it, must say same-origin.
+   */
   function requireCsrf(request: FastifyRequest, session: Session, presented: unknown): void {
     const from = request.headers.origin
-    const ok = csrfMatches(session, presented) && (from === undefined || from === origin)
+    const site = request.headers['sec-fetch-site']
+    const ok = csrfMatches(session, presented) && (from === undefined || from === 'null' || from === origin) && (site === undefined || site === 'same-origin')
     if (ok) return
     audit.emit({ type: 'console.request_rejected', actor: { kind: 'user', id: session.operator.sub, ip: ip(request) }, action: `${request.method} ${request.url.split('?')[0]}`.slice(0, 128), outcome: 'denied', reason: ConsoleErrors.csrf.code, requestId: String(request.id) })
     throw ConsoleErrors.csrf()
