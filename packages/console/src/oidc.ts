@@ -5,7 +5,7 @@
 // endpoint aliases). Roles come from the RFC 9068 access token, verified with
 // jose against identity's keys; so does `amr` (identity puts it there).
 import * as client from 'openid-client'
-import { createRemoteJWKSet, customFetch, jwtVerify } from 'jose'
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose'
 import { createPeerFetch, type PeerTarget } from './peer-fetch.ts'
 import type { Operator } from './sessions.ts'
 
@@ -26,7 +26,12 @@ export function createOidcClient(options: { publicUrl: string; gateway: () => Pe
   const fetchViaPeer = createPeerFetch({ publicOrigin: new URL(issuer).origin, gateway: options.gateway, identity: options.identity })
   const redirectUri = `${issuer}/console/callback`
   let configuration: Promise<client.Configuration> | undefined
-  const jwks = createRemoteJWKSet(new URL(`${issuer}/oauth2/jwks`), { [customFetch]: fetchViaPeer as never })
+  // Identity's keys, read fresh at each sign-in (rare) over the peer fetch: a rotated key is never missed.
+  async function keys() {
+    const res = await fetchViaPeer(`${issuer}/oauth2/jwks`)
+    if (!res.ok) throw new Error(`identity keys: ${res.status}`)
+    return createLocalJWKSet(await res.json() as JSONWebKeySet)
+  }
 
   function config(): Promise<client.Configuration> {
     configuration ??= client.discovery(new URL(issuer), CLIENT_ID, { use_mtls_endpoint_aliases: true }, client.TlsClientAuth(), {
@@ -63,7 +68,7 @@ export function createOidcClient(options: { publicUrl: string; gateway: () => Pe
         ...(checks.maxAgeSeconds !== undefined ? { maxAge: checks.maxAgeSeconds } : {}),
       })
       const id = tokens.claims()!
-      const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer, typ: 'at+jwt' })
+      const { payload } = await jwtVerify(tokens.access_token, await keys(), { issuer, typ: 'at+jwt' })
       if (payload.sub !== id.sub || payload.client_id !== CLIENT_ID) throw new Error('access token does not belong to this sign-in')
       const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : []
       // How the user signed in (RFC 8176 `amr`): identity puts it in the access token (RFC 9068 §2.2.1), verified above.
