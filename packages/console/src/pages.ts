@@ -21,7 +21,7 @@ ${body}
 }
 
 export function shellPage(): string {
-  return page('Console', '<a class="skip" href="#main">Skip to content</a><div id="app"><main id="main" tabindex="-1"><p>Loading…</p></main></div>', true)
+  return page('Console', '<div id="app"><main id="main" tabindex="-1"><p>Loading…</p></main></div>', true)
 }
 
 export function messagePage(title: string, paragraphs: string[], links: Array<{ href: string; text: string }> = []): string {

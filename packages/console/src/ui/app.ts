@@ -51,6 +51,8 @@ async function route(): Promise<void> {
 async function main(): Promise<void> {
   session = await getJson<SessionInfo>('/console/api/session')
   setCsrf(session.csrf)
+  // lit-html adds to what a container holds: the shell's placeholder goes first.
+  root().replaceChildren()
   window.addEventListener('hashchange', () => void route())
   await route()
 }
