@@ -18,7 +18,9 @@ const RESERVED: ReadonlyArray<[type: string, owners: readonly string[]]> = [
   ['audit.', ['audit']],
   ['alert.', ['audit']],
   ['block.', ['audit']],
-  ['incident.', ['cli']],
+  // The console acts for a signed-in operator (step-up verified) and says who: `incident.` too.
+  ['incident.', ['cli', 'console']],
+  ['console.', ['console']],
   ['operator.', ['cli']],
   // The demo shop's business events: only the service that did the work may say it happened.
   ['order.', ['orders']],

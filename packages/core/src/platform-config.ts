@@ -5,14 +5,14 @@ import { Type, type Static } from '@sinclair/typebox'
 import { ConfigError, loadConfig, type ConfigIssue } from './config.ts'
 import { checkPostgresUrl, postgresUrlHasPassword } from './postgres-url.ts'
 
-export const COMPONENT_ORDER = ['ca', 'audit', 'policy', 'vault', 'identity', 'users', 'catalog', 'orders', 'payments', 'gateway'] as const
+export const COMPONENT_ORDER = ['ca', 'audit', 'policy', 'vault', 'identity', 'users', 'catalog', 'orders', 'payments', 'console', 'gateway'] as const
 export type ComponentName = (typeof COMPONENT_ORDER)[number]
 /** The demo shop's services: started only by `up --demo`. */
 export const SHOP_COMPONENTS: readonly ComponentName[] = ['users', 'catalog', 'orders', 'payments']
 
 export const DEFAULT_PORTS: Record<ComponentName, number> = {
   ca: 8601, audit: 8602, policy: 8603, vault: 8604, identity: 8605,
-  users: 8611, catalog: 8612, orders: 8613, payments: 8614, gateway: 8443,
+  users: 8611, catalog: 8612, orders: 8613, payments: 8614, console: 8606, gateway: 8443,
 }
 
 /** Components that also serve gRPC (on their own mTLS listener, `grpcPort`), and its default port. */

@@ -9,12 +9,18 @@ const id = { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Z
 const identity = { upstream: 'identity', public: true, translate: false, forwardCookies: true, forwardAuthorization: true, contentTypes: ['application/x-www-form-urlencoded', 'application/json'] }
 const api = { stripPrefix: '/api' }
 const grpc = (upstream: string) => ({ upstream, methods: ['POST'], grpc: true })
+// The console signs its users in itself (OIDC through identity, its own session cookie, CSRF tokens):
+// public at the edge, cookies passed through, no token translation.
+const consoleRoute = { upstream: 'console', public: true, translate: false, forwardCookies: true, contentTypes: ['application/json', 'application/x-www-form-urlencoded'] }
 
 export const DEFAULT_ROUTES: readonly RouteInput[] = [
   { id: 'identity.discovery', path: '/.well-known/openid-configuration', methods: ['GET'], ...identity },
   { id: 'identity.as-metadata', path: '/.well-known/oauth-authorization-server', methods: ['GET'], ...identity },
   { id: 'identity.oauth2', path: '/oauth2/*', methods: ['GET', 'POST'], ...identity },
   { id: 'identity.interaction', path: '/interaction/*', methods: ['GET', 'POST'], ...identity },
+
+  { id: 'console.root', path: '/console', methods: ['GET'], ...consoleRoute },
+  { id: 'console.pages', path: '/console/*', methods: ['GET', 'POST'], ...consoleRoute },
 
   { id: 'catalog.listProducts', path: '/api/catalog/products', methods: ['GET'], upstream: 'catalog', public: true, action: 'catalog.listProducts', query: page, refuseUnknownFields: true, ...api },
   { id: 'catalog.getProduct', path: '/api/catalog/products/:id', methods: ['GET'], upstream: 'catalog', public: true, action: 'catalog.getProduct', params: id, ...api },

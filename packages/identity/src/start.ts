@@ -7,6 +7,7 @@ import type { ComponentRuntime, StartResult } from '@bulwark/sdk/runtime'
 import { IdentityConfigSchema, type IdentityConfig } from './config.ts'
 import { createIdentity } from './identity.ts'
 import { seedDemo } from './seed.ts'
+import { ensureConsoleClient } from './console-client.ts'
 
 /** The platform master key; refused (fail closed) when anyone but the owner may read or write the file. */
 export function readMasterKey(path: string): Buffer {
@@ -39,6 +40,10 @@ export async function startIdentity(rt: ComponentRuntime): Promise<StartResult> 
     database: rt.paths.database('identity'), storage: rt.bootstrap.storage, masterKey: readMasterKey(rt.paths.masterKey),
     internalUrl: `https://${host.includes(':') ? `[${host}]` : host}:${port}`, https: rt.httpsOptions(),
   })
+  // Only where a console is part of the platform: no client is registered for a component that is not there.
+  if (rt.bootstrap.peers.console && ensureConsoleClient(identity.context, rt.bootstrap.publicUrl, rt.bootstrap.trustDomain)) {
+    rt.log.info('console client `bulwark-console` registered')
+  }
   if (rt.demo) {
     const seeded = await seedDemo(identity.context, rt.paths.demoCredentials)
     if (seeded) rt.log.info({ path: rt.paths.demoCredentials }, 'demo credentials written')

@@ -23,6 +23,11 @@ export function requireOperator(request: FastifyRequest, access: Access): void {
   requirePeer(request, (id) => access.isOperator(id))
 }
 
+/** Reads of the log and alerts: the operator, or the console (it shows them to a signed-in admin). */
+export function requireReader(request: FastifyRequest, access: Access): void {
+  requirePeer(request, (id) => access.isOperator(id) || access.isService(id, 'console'))
+}
+
 /** The component an event writer speaks for: its service name, or `cli` for the operator. */
 export function writerOf(request: FastifyRequest, access: Access): { component: string; operator: boolean; spiffeId: string } {
   const peer = requirePeer(request, (id) => access.isOperator(id) || access.isService(id))

@@ -3,11 +3,11 @@ import type { FastifyInstance } from 'fastify'
 import { requirePeer } from '@bulwark/core'
 import type { AlertCenter } from '../alerts.ts'
 import type { BlockList } from '../blocks.ts'
-import { intParam, requireOperator, type Access } from './access.ts'
+import { intParam, requireReader, type Access } from './access.ts'
 
 export function registerAlertRoutes(app: FastifyInstance, deps: { access: Access; alerts: AlertCenter; blocks: BlockList }): void {
   app.get('/v1/alerts', async (request) => {
-    requireOperator(request, deps.access)
+    requireReader(request, deps.access)
     const after = intParam(request.query, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 })!
     const limit = intParam(request.query, 'limit', { min: 1, max: 1000, fallback: 100 })!
     return { alerts: deps.alerts.list(after, limit) }

@@ -6,7 +6,7 @@ import type { AuditLog } from '../log.ts'
 import type { TreeHeads } from '../tree-heads.ts'
 import type { VerifyReport } from '../verify-store.ts'
 import { AuditErrors } from '../errors.ts'
-import { intParam, requireOperator, stringParam, type Access } from './access.ts'
+import { intParam, requireOperator, requireReader, stringParam, type Access } from './access.ts'
 
 export type LogRouteDeps = { access: Access; log: AuditLog; heads: TreeHeads; verify(): Promise<VerifyReport> }
 
@@ -16,7 +16,7 @@ const hex = (list: Buffer[]) => list.map((b) => b.toString('hex'))
 export function registerLogRoutes(app: FastifyInstance, deps: LogRouteDeps): void {
   const { access, log, heads } = deps
   app.get('/v1/events', async (request) => {
-    requireOperator(request, access)
+    requireReader(request, access)
     const after = intParam(request.query, 'after', { min: -1, max: MAX, fallback: -1 })!
     const limit = intParam(request.query, 'limit', { min: 1, max: 1000, fallback: 100 })!
     const type = stringParam(request.query, 'type', /^[a-z][a-z0-9_.]{0,63}$/)
@@ -27,12 +27,12 @@ export function registerLogRoutes(app: FastifyInstance, deps: LogRouteDeps): voi
   })
 
   app.get('/v1/tree-head', async (request) => {
-    requireOperator(request, access)
+    requireReader(request, access)
     return heads.current()
   })
 
   app.get('/v1/proofs/inclusion', async (request) => {
-    requireOperator(request, access)
+    requireReader(request, access)
     const id = stringParam(request.query, 'id', /^[A-Za-z0-9_-]{8,64}$/)
     let index = intParam(request.query, 'index', { min: 0, max: MAX })
     if (id !== undefined) index = log.indexOfEvent(id)

@@ -42,6 +42,17 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: RouteContext):
     throw CoreErrors.peerIdentity(`peer \`${peer.spiffeId}\` may not call this route`)
   }
 
+  /**
+   * The operator, or the console (svc/console): it calls only for an admin who
+   * signed in with a second factor and, for quarantine/release, re-authenticated
+   * just before (packages/console/src/actions.ts), and it audits who that was.
+   */
+  function requireOperatorOrConsole(request: FastifyRequest): string {
+    const peer = request.peer!
+    if (peer.spiffeId === serviceSpiffeId(td, 'console')) return peer.spiffeId
+    return requireOperator(request)
+  }
+
   /** `service` → its SPIFFE ID; the CA's own identity is never handed out or quarantined. */
   function serviceId(service: string): string {
     if (service === 'ca') throw CaErrors.spiffeIdInvalid('the CA identity `svc/ca` is reserved')
@@ -63,7 +74,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: RouteContext):
   })
 
   app.get<{ Querystring: Static<typeof CertsQuery> }>('/v1/certs', { schema: { querystring: CertsQuery } }, async (request) => {
-    requireOperator(request)
+    requireOperatorOrConsole(request)
     const { spiffeId, active, limit } = request.query
     const certs = await ctx.authority.store.listCerts({ spiffeId, activeAt: active ? ctx.clock.now() : undefined, limit: limit ?? 500 })
     return { certs: certs.map(certView) }
@@ -104,7 +115,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: RouteContext):
   })
 
   app.post<{ Body: Static<typeof ServiceBody> }>('/v1/quarantine', { schema: { body: ServiceBody } }, async (request) => {
-    const operator = requireOperator(request)
+    const operator = requireOperatorOrConsole(request)
     const spiffeId = serviceId(request.body.service)
     const changed = await ctx.authority.quarantine(spiffeId, operator)
     auditFor(ctx, request, { type: 'service.quarantined', action: 'service.quarantine', outcome: 'success', resource: spiffeId, details: { changed } })
@@ -112,7 +123,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: RouteContext):
   })
 
   app.post<{ Body: Static<typeof ServiceBody> }>('/v1/release', { schema: { body: ServiceBody } }, async (request) => {
-    requireOperator(request)
+    requireOperatorOrConsole(request)
     const spiffeId = serviceId(request.body.service)
     const changed = await ctx.authority.release(spiffeId)
     auditFor(ctx, request, { type: 'service.released', action: 'service.release', outcome: 'success', resource: spiffeId, details: { changed } })
