@@ -52,10 +52,17 @@ function forwarder(deps: InboundDeps, route: SidecarRoute | undefined) {
     let body: string | Readable | undefined
     if (parsesBody) body = request.body === undefined ? undefined : JSON.stringify(request.body)
     else if (request.body !== undefined) body = requestBody(request.body as Readable, request.headers, settings.maxBodyBytes)
-    const answer = await relay({
-      dispatcher: deps.app, url: `${origin}${request.url}`, method: request.method, headers, body,
-      timeoutMs: settings.timeoutMs, maxResponseBytes: settings.maxResponseBytes, hop: 'the app',
-    })
+    let answer: Awaited<ReturnType<typeof relay>>
+    try {
+      answer = await relay({
+        dispatcher: deps.app, url: `${origin}${request.url}`, method: request.method, headers, body,
+        timeoutMs: settings.timeoutMs, maxResponseBytes: settings.maxResponseBytes, hop: 'the app',
+      })
+    } catch (error) {
+      // A body left half-read cannot be skipped safely on a kept-alive connection: close it after the answer.
+      if (typeof body === 'object' && !request.raw.complete) reply.header('connection', 'close')
+      throw error
+    }
     return reply.code(answer.status).headers(answerHeaders(answer.headers)).send(answer.body)
   }
 }

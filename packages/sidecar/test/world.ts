@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { once } from 'node:events'
+import type { Readable } from 'node:stream'
 import { createInterface } from 'node:readline'
 import { Agent, request } from 'undici'
 import { createMemoryAuditSink, createMetrics, createMtlsAgent, createSilentLogger, expectSpiffeId, serviceSpiffeId, systemClock, type AuditEvent } from '@bulwark/core'
@@ -144,7 +145,7 @@ export async function createWorld() {
       return readReply(await request(`${publicUrl}${path}`, { dispatcher: edge, method: method as 'GET', headers, body: init.body }))
     },
     /** Straight to a sidecar over mTLS, presenting `as`'s SVID. */
-    async direct(as: string, service: string, method: string, path: string, init: { headers?: string[]; body?: string | Buffer } = {}): Promise<Reply> {
+    async direct(as: string, service: string, method: string, path: string, init: { headers?: string[]; body?: string | Buffer | Readable } = {}): Promise<Reply> {
       const key = `${as}>${service}`
       let agent = direct.get(key)
       if (!agent) direct.set(key, agent = createMtlsAgent(await ca.source(as), { verifyPeer: expectSpiffeId(id(service)) }))
@@ -160,7 +161,7 @@ export async function createWorld() {
     async close() {
       await gateway.close()
       await edge.close()
-      for (const agent of [...agents.values(), ...direct.values()]) await agent.close()
+      for (const agent of [...agents.values(), ...direct.values()]) await agent.destroy()
       for (const sidecar of [notes, wiki]) { await sidecar.app.close(); await sidecar.close() }
       for (const target of targets) await target.close()
       await Promise.allSettled(runtimes.map((r) => r.closeAgents()))
