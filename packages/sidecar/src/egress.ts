@@ -26,9 +26,20 @@ import type { SeenTokens } from './seen-tokens.ts'
 
 /** The platform's own components: the sidecar reaches them for itself; the app has no business there. */
 const CONTROL_PLANE = new Set(['ca', 'identity', 'policy', 'audit', 'gateway'])
-const TARGET = /^\/([a-z][a-z0-9-]{0,31})(\/[^?#]*)?(\?[^#]*)?$/
+const SERVICE_NAME = /^[a-z][a-z0-9-]{0,31}$/
 const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/
+
+/** `/<service>/<path>?<query>` to the service name and the path (with its query) to call it with. */
+function parseTarget(url: string): { name: string; path: string } | undefined {
+  if (!url.startsWith('/') || url.includes('#')) return undefined
+  const rest = url.slice(1)
+  const cut = rest.search(/[/?]/)
+  const name = cut === -1 ? rest : rest.slice(0, cut)
+  if (!SERVICE_NAME.test(name)) return undefined
+  const tail = cut === -1 ? '' : rest.slice(cut)
+  return { name, path: tail.startsWith('/') ? tail : `/${tail}` }
+}
 
 export type EgressDeps = {
   rt: ComponentRuntime
@@ -56,16 +67,15 @@ export async function startEgress(deps: EgressDeps): Promise<Egress> {
     const repeated = findRepeatedHeader(req.rawHeaders, false)
     if (repeated !== undefined) throw ServiceErrors.duplicateHeader(`request header \`${repeated}\` appears more than once`)
     const url = req.url ?? ''
-    const match = TARGET.exec(url)
-    if (!match || isAmbiguousPath(url)) throw SidecarErrors.badPath('egress paths are `/<service>/<path>`, without dot segments or encoded slashes')
-    const name = match[1]!
-    const path = `${match[2] ?? '/'}${match[3] ?? ''}`
+    const target = parseTarget(url)
+    if (!target || isAmbiguousPath(url)) throw SidecarErrors.badPath('egress paths are `/<service>/<path>`, without dot segments or encoded slashes')
+    const { name, path } = target
     const action = `${req.method} ${name}`
     if (name === self || CONTROL_PLANE.has(name) || !rt.bootstrap.peers[name]) {
       rt.audit.emit({ type: 'egress.denied', actor, action, resource: name, outcome: 'denied', reason: 'BW_SIDECAR_EGRESS_TARGET', requestId })
       throw SidecarErrors.egressTarget(`no service \`${name}\` to call through egress`)
     }
-    const target = rt.peer(name)
+    const peer = rt.peer(name)
     const headers = passableHeaders(req.rawHeaders)
     headers.push('x-request-id', requestId)
     const authorization = req.headers.authorization
@@ -76,7 +86,7 @@ export async function startEgress(deps: EgressDeps): Promise<Egress> {
         throw SidecarErrors.egressToken()
       }
       try {
-        headers.push('authorization', `Bearer ${await deps.exchange().exchange(bearer[1]!, target.spiffeId, requestId)}`)
+        headers.push('authorization', `Bearer ${await deps.exchange().exchange(bearer[1]!, peer.spiffeId, requestId)}`)
       } catch (error) {
         const code = (error as { code?: string }).code ?? 'BW_EXCHANGE_FAILED'
         rt.audit.emit({ type: 'egress.denied', actor, action, resource: name, outcome: code === 'BW_EXCHANGE_REFUSED' ? 'denied' : 'error', reason: code, requestId })
@@ -84,7 +94,7 @@ export async function startEgress(deps: EgressDeps): Promise<Egress> {
       }
     }
     const answer = await relay({
-      dispatcher: target.dispatcher, url: `${target.url}${path}`, method: req.method ?? 'GET', headers,
+      dispatcher: peer.dispatcher, url: `${peer.url}${path}`, method: req.method ?? 'GET', headers,
       body: requestBody(req, req.headers, settings.maxBodyBytes),
       timeoutMs: settings.timeoutMs, maxResponseBytes: settings.maxResponseBytes, hop: `\`${name}\``,
     })
