@@ -184,6 +184,8 @@ async function main(): Promise<void> {
   const rows: string[][] = [
     ['latency p50 (ms)', ms(p(alone, 50)), ms(p(through, 50)), delta(p(through, 50) - p(alone, 50)), '', ''],
     ['latency p99 (ms)', ms(p(alone, 99)), ms(p(through, 99)), delta(added99), '< +0.500', added99 < 0.5 ? 'yes' : 'NO'],
+    ['latency p99.9 (ms)', ms(p(alone, 99.9)), ms(p(through, 99.9)), '', '', ''],
+    ['requests over 10 ms', String(alone.latencies.filter((l) => l > 10).length), String(through.latencies.filter((l) => l > 10).length), '', '', ''],
     ['latency max (ms)', ms(alone.latencies.at(-1) ?? Number.NaN), ms(through.latencies.at(-1) ?? Number.NaN), '', '', ''],
     ['app CPU per request (ms)', ms(perRequest(appCpu.alone, alone.requests)), ms(perRequest(appCpu.through, through.requests)), '', '', ''],
     ['sidecar CPU per request (ms)', '', ms(perRequest(through.cpu, through.requests)), delta(perRequest(through.cpu, through.requests)), '', ''],
