@@ -36,6 +36,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2)
 const CONNECTIONS = 16
 // The flags the supervisor gives every component (packages/cli/src/supervisor/child.ts).
 const COMPONENT_V8_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1']
+const COMPONENT_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '1048576', UV_THREADPOOL_SIZE: '2' }
 const SIDECAR_MAIN = fileURLToPath(new URL('../../packages/sidecar/src/main.ts', import.meta.url))
 const APP_MAIN = fileURLToPath(new URL('./app.ts', import.meta.url))
 const watchdog = setTimeout(() => { process.stderr.write('bench/sidecar: watchdog fired after 90 s\n'); process.exit(1) }, 90_000)
@@ -139,7 +140,7 @@ async function main(): Promise<void> {
     peers: { identity: { url: identity.url, spiffeId: identity.spiffeId }, policy: { url: policyUrl, spiffeId: serviceSpiffeId(TD, 'policy') } },
     config: { port: sidecarPort, sidecar: { appPort } }, demo: false,
   }
-  const sidecar = fork(SIDECAR_MAIN, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [...COMPONENT_V8_FLAGS, ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [])], env: { ...process.env, LOG_LEVEL: 'warn' } })
+  const sidecar = fork(SIDECAR_MAIN, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [...COMPONENT_V8_FLAGS, ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [])], env: { ...process.env, ...COMPONENT_ENV, LOG_LEVEL: 'warn' } })
   children.push(sidecar)
   sidecar.send(bootstrap)
   const [answer] = await once(sidecar, 'message') as [ComponentMessage]

@@ -141,6 +141,19 @@ test('bodies over the limit are refused before the app, and an answer over the l
   // The app's 64 KiB chunked answer against notes' 32 KiB limit: the client never gets it whole.
   const answer = await w.direct('gateway', 'notes', 'GET', '/big', { headers: ['authorization', `Bearer ${token}`] }).catch((error: Error) => error)
   assert.ok(answer instanceof Error || answer.text.length < 64 * 1024, 'the oversized answer was relayed whole')
+  const announced = await w.direct('gateway', 'notes', 'GET', '/big?announced', { headers: ['authorization', `Bearer ${token}`] })
+  assert.equal(announced.status, 502)
+  assert.equal(announced.json.code, 'BW_SIDECAR_ANSWER_TOO_LARGE')
+})
+
+test('an app that does not answer is a 502, one that answers too late a 504, both as problem+json', async () => {
+  const slow = await w.direct('gateway', 'slow', 'GET', '/slow', { headers: ['authorization', `Bearer ${await w.identity.tokenFor('slow', { sub: 'alice' })}`] })
+  assert.equal(slow.status, 504, slow.text)
+  assert.equal(slow.json.code, 'BW_SIDECAR_APP_TIMEOUT')
+  const gone = await w.direct('gateway', 'gone', 'GET', '/x', { headers: ['authorization', `Bearer ${await w.identity.tokenFor('gone', { sub: 'alice' })}`] })
+  assert.equal(gone.status, 502, gone.text)
+  assert.equal(gone.json.code, 'BW_SIDECAR_APP_UNAVAILABLE')
+  assert.equal(gone.json.instance, gone.headers['x-request-id'])
 })
 
 test('a route with auth optional forwards an anonymous caller without identity headers', async () => {

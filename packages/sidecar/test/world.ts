@@ -24,7 +24,7 @@ const APP = join(import.meta.dirname, 'fixtures', 'app.py')
 export const POLICY = `
 @id("t-gateway-to-sidecars")
 permit (principal is Service, action == Action::"call", resource is Endpoint)
-when { principal.name == "gateway" && ["notes", "wiki"].contains(resource.service) };
+when { principal.name == "gateway" && ["notes", "wiki", "slow", "gone"].contains(resource.service) };
 @id("t-notes-to-ledger")
 permit (principal is Service, action == Action::"call", resource is Endpoint)
 when { principal.name == "notes" && resource.service == "ledger" };
@@ -108,6 +108,13 @@ export async function createWorld() {
   const wikiRt = await runtime('wiki', { sidecar: { appPort } })
   const wiki: Sidecar = await createSidecar(wikiRt, loadSidecarSettings(wikiRt.config, 'wiki'), { authorizer })
   peers.wiki = await listen(wiki.app)
+  // `slow`: the same app with a short timeout; `gone`: an app port nothing listens on.
+  const slowRt = await runtime('slow', { sidecar: { appPort, timeoutMs: 500 } })
+  const slow: Sidecar = await createSidecar(slowRt, loadSidecarSettings(slowRt.config, 'slow'), { authorizer })
+  peers.slow = await listen(slow.app)
+  const goneRt = await runtime('gone', { sidecar: { appPort: await freePort() } })
+  const gone: Sidecar = await createSidecar(goneRt, loadSidecarSettings(goneRt.config, 'gone'), { authorizer })
+  peers.gone = await listen(gone.app)
 
   // The real gateway, with routes to the sidecar'd services.
   const gatewaySource = await ca.source('gateway', { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] })
@@ -162,7 +169,7 @@ export async function createWorld() {
       await gateway.close()
       await edge.close()
       for (const agent of [...agents.values(), ...direct.values()]) await agent.destroy()
-      for (const sidecar of [notes, wiki]) { await sidecar.app.close(); await sidecar.close() }
+      for (const sidecar of [notes, wiki, slow, gone]) { await sidecar.app.close(); await sidecar.close() }
       for (const target of targets) await target.close()
       await Promise.allSettled(runtimes.map((r) => r.closeAgents()))
       await identity.close()
