@@ -94,7 +94,7 @@ export async function startEgress(deps: EgressDeps): Promise<Egress> {
       }
     }
     const answer = await relay({
-      dispatcher: peer.dispatcher, url: `${peer.url}${path}`, method: req.method ?? 'GET', headers,
+      dispatcher: peer.dispatcher, origin: peer.url, path, method: req.method ?? 'GET', headers,
       body: requestBody(req, req.headers, settings.maxBodyBytes),
       timeoutMs: settings.timeoutMs, maxResponseBytes: settings.maxResponseBytes, hop: `\`${name}\``,
     })

@@ -55,7 +55,7 @@ function forwarder(deps: InboundDeps, route: SidecarRoute | undefined) {
     let answer: Awaited<ReturnType<typeof relay>>
     try {
       answer = await relay({
-        dispatcher: deps.app, url: `${origin}${request.url}`, method: request.method, headers, body,
+        dispatcher: deps.app, origin, path: request.url, method: request.method, headers, body,
         timeoutMs: settings.timeoutMs, maxResponseBytes: settings.maxResponseBytes, hop: 'the app',
       })
     } catch (error) {

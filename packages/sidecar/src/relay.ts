@@ -4,14 +4,16 @@
 // buffers a body.
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { request } from '@bulwark/core'
 import { SidecarErrors } from './errors.ts'
 import { announcedLength, LimitExceeded, limitStream } from './limits.ts'
 import type { HeaderList } from './headers.ts'
 
 export type RelayRequest = {
   dispatcher: Dispatcher
-  url: string
+  /** `http://127.0.0.1:9001`, `https://127.0.0.1:8614` */
+  origin: string
+  /** Sent as is: no URL parsing re-encodes it or resolves its dot segments. */
+  path: string
   method: string
   headers: HeaderList
   body?: string | Readable
@@ -33,8 +35,8 @@ function isLimit(error: unknown): boolean {
 export async function relay(req: RelayRequest): Promise<RelayAnswer> {
   let answer: Dispatcher.ResponseData
   try {
-    answer = await request(req.url, {
-      dispatcher: req.dispatcher, method: req.method as Dispatcher.HttpMethod, headers: req.headers, body: req.body,
+    answer = await req.dispatcher.request({
+      origin: req.origin, path: req.path, method: req.method as Dispatcher.HttpMethod, headers: req.headers, body: req.body,
       headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs,
     })
   } catch (error) {
@@ -60,8 +62,9 @@ export function requestBody(source: Readable, headers: Record<string, string | s
   return limitStream(source, maxBytes)
 }
 
-/** True when `path` could mean two things to two parsers: an encoded slash or backslash, or a dot segment. */
+/** True when `url` could mean two things to two parsers: an encoded slash or backslash, or a dot segment; or is not origin-form. */
 export function isAmbiguousPath(url: string): boolean {
+  if (!url.startsWith('/')) return true // absolute-form or `*` targets name no path of the app
   const q = url.indexOf('?')
   const path = q === -1 ? url : url.slice(0, q)
   if (/%2f|%5c|\\/i.test(path)) return true
