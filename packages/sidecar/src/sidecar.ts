@@ -8,6 +8,7 @@ import type { ComponentRuntime } from '@bulwark/sdk/runtime'
 import { createSecureService, createServiceClient, type SecureService, type TokenExchange, type TokenVerifier } from '@bulwark/sdk/service'
 import type { SidecarSettings } from './config.ts'
 import { startEgress, type Egress } from './egress.ts'
+import { isListening } from './app-probe.ts'
 import { registerInbound } from './inbound.ts'
 import { createSeenTokens } from './seen-tokens.ts'
 
@@ -57,6 +58,7 @@ export async function createSidecar(rt: ComponentRuntime, settings: SidecarSetti
   const appAgent = new Agent({ keepAliveTimeout: 4000, keepAliveMaxTimeout: 60_000, connections: 128 })
   const seen = settings.egressPort !== undefined ? createSeenTokens({ clock: rt.clock }) : undefined
   registerInbound(app, { service, settings, app: appAgent, seen })
+  rt.health.addCheck('app', () => isListening(settings.appPort))
   let egress: Egress | undefined
   if (seen) {
     egress = await startEgress({ rt, settings, seen, exchange: () => client.exchange })

@@ -146,7 +146,7 @@ test('bodies over the limit are refused before the app, and an answer over the l
   assert.equal(announced.json.code, 'BW_SIDECAR_ANSWER_TOO_LARGE')
 })
 
-test('an app that does not answer is a 502, one that answers too late a 504, both as problem+json', async () => {
+test('an app that does not answer is a 502 and fails readiness, one that answers too late a 504, both as problem+json', async () => {
   const slow = await w.direct('gateway', 'slow', 'GET', '/slow', { headers: ['authorization', `Bearer ${await w.identity.tokenFor('slow', { sub: 'alice' })}`] })
   assert.equal(slow.status, 504, slow.text)
   assert.equal(slow.json.code, 'BW_SIDECAR_APP_TIMEOUT')
@@ -154,6 +154,13 @@ test('an app that does not answer is a 502, one that answers too late a 504, bot
   assert.equal(gone.status, 502, gone.text)
   assert.equal(gone.json.code, 'BW_SIDECAR_APP_UNAVAILABLE')
   assert.equal(gone.json.instance, gone.headers['x-request-id'])
+  // Readiness says so before any request does: the `app` check fails while nothing listens on appPort.
+  w.goneRt.health.setReady(true)
+  w.notesRt.health.setReady(true)
+  const notReady = await w.direct('gateway', 'gone', 'GET', '/readyz')
+  assert.equal(notReady.status, 503)
+  assert.equal(notReady.json.checks.app, false)
+  assert.equal((await w.direct('gateway', 'notes', 'GET', '/readyz')).json.checks.app, true)
 })
 
 test('a route with auth optional forwards an anonymous caller without identity headers', async () => {

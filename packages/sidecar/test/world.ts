@@ -141,7 +141,7 @@ export async function createWorld() {
   const direct = new Map<string, Agent>()
 
   return {
-    ca, id, identity, publicUrl, notes, notesRt, wiki, wikiRt, hits, egressPort: notes.egressPort!, gatewayAudit,
+    ca, id, identity, publicUrl, notes, notesRt, wiki, wikiRt, goneRt, hits, egressPort: notes.egressPort!, gatewayAudit,
     /** A user's edge token (aud = the issuer), as a client holds it. */
     userToken: (sub = 'alice', roles = ['customer']) => identity.userToken({ sub, roles, scope: 'openid notes' }),
     /** Through the gateway, as a client. */
