@@ -12,8 +12,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   core: [],
   sdk: ['core'],
   testkit: ['core'],
-  // `bulwark init` creates CA material offline through the ca package's public surface.
-  cli: ['core', 'sdk', 'ca'],
+  // `bulwark init` creates CA material offline through the ca package's public surface;
+  // `bulwark sidecar` runs the sidecar package's process entry.
+  cli: ['core', 'sdk', 'ca', 'sidecar'],
 }
 const COMPONENT_DEPS = ['core', 'sdk']
 

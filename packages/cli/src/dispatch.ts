@@ -7,7 +7,7 @@ import { UsageError } from './args.ts'
 
 type CommandModule = { usage: string; run(args: string[], ctx: ReturnType<typeof createCliContext>): Promise<number> }
 
-const COMMAND_NAMES = ['init', 'up', 'run', 'status', 'secrets', 'audit', 'alerts', 'incident', 'ca', 'policy', 'deploy', 'service'] as const
+const COMMAND_NAMES = ['init', 'up', 'run', 'status', 'secrets', 'audit', 'alerts', 'incident', 'ca', 'policy', 'deploy', 'service', 'sidecar'] as const
 
 async function loadCommand(name: string): Promise<CommandModule> {
   // Each command is its own module, loaded only when used (keeps `status` fast).
@@ -29,6 +29,7 @@ commands:
   policy      validate | test | apply | diff Cedar policies
   deploy      kubernetes --out DIR: render the Kubernetes manifests
   service     add: declare your own service (config, gateway route, starter policy)
+  sidecar     run the sidecar of a service in any language (started by \`up\` for a service with \`sidecar\`)
 
 The home is .bulwark/ in the working directory unless --home or BULWARK_HOME says otherwise.
 Exit codes: 0 success, 1 failed check, 2 bad usage.`

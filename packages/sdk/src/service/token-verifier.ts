@@ -4,6 +4,9 @@
 // a token for another service is refused), `exp`/`nbf`, then the revocation
 // feed. The `act` chain's newest actor must be the mTLS peer (RFC 8693 §4.1),
 // so a token lifted from one workload cannot be replayed by another.
+// Verified tokens are cached (bounded, until they expire) as the gateway does:
+// the signature is checked once per token, while the `act`/peer check, the
+// revocation feed and the expiry apply on every use.
 import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import { KeysUnavailableError } from './key-set.ts'
 import { serviceNameOf, type Clock } from '@bulwark/core'
@@ -20,6 +23,8 @@ export type TokenVerifierOptions = {
   revocations?: RevocationFeed
   algorithms?: string[]
   clockToleranceSeconds?: number
+  /** Verified tokens kept until they expire (default 1000; 0: verify every time). */
+  cacheSize?: number
 }
 
 export type TokenVerifier = (token: string, peerSpiffeId: string | undefined) => Promise<AuthContext>
@@ -62,9 +67,15 @@ function mapJoseError(error: unknown): Error {
   return ServiceErrors.tokenInvalid(undefined, { cause: error })
 }
 
+type Verified = { auth: AuthContext; iat: number | undefined }
+
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   const algorithms = options.algorithms ?? ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA']
-  return async (token, peerSpiffeId) => {
+  const toleranceMs = (options.clockToleranceSeconds ?? 5) * 1000
+  const cacheSize = options.cacheSize ?? 1000
+  const cache = new Map<string, Verified>()
+
+  async function verifySigned(token: string): Promise<Verified> {
     let payload: JWTPayload
     try {
       ({ payload } = await jwtVerify(token, options.keys, {
@@ -85,14 +96,12 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     }
     const act = actorChain(payload.act)
     if (payload.act !== undefined && !act) throw ServiceErrors.tokenInvalid('access token `act` claim is malformed')
-    if (act && (!peerSpiffeId || !actorIsPeer(act.sub, peerSpiffeId))) throw ServiceErrors.tokenActor()
     const sub = payload.sub!
     const clientId = typeof payload.client_id === 'string' ? payload.client_id : undefined
-    options.revocations?.check({ sub, clientId, jti: payload.jti, iat: payload.iat })
     const isClient = clientId !== undefined && sub === clientId
     const roles = stringList(payload.roles)
     const callerService = act ? (serviceNameOf(act.sub) ?? (act.sub.startsWith('svc-') ? act.sub.slice(4) : undefined)) : undefined
-    return {
+    const auth: AuthContext = {
       authenticated: true,
       sub,
       clientId,
@@ -105,5 +114,25 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       jti: payload.jti,
       expiresAt: payload.exp! * 1000,
     }
+    return { auth: Object.freeze(auth) as AuthContext, iat: payload.iat }
+  }
+
+  return async (token, peerSpiffeId) => {
+    let verified = cache.get(token)
+    if (verified && options.clock.now() > verified.auth.expiresAt! + toleranceMs) {
+      cache.delete(token)
+      verified = undefined // verified again below, which names the expiry
+    }
+    if (!verified) {
+      verified = await verifySigned(token)
+      if (cacheSize > 0) {
+        if (cache.size >= cacheSize) cache.delete(cache.keys().next().value!)
+        cache.set(token, verified)
+      }
+    }
+    const { auth, iat } = verified
+    if (auth.act && (!peerSpiffeId || !actorIsPeer(auth.act.sub, peerSpiffeId))) throw ServiceErrors.tokenActor()
+    options.revocations?.check({ sub: auth.sub, clientId: auth.clientId, jti: auth.jti, iat })
+    return auth
   }
 }
