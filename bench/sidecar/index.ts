@@ -114,14 +114,14 @@ async function main(): Promise<void> {
   const rootPem = ca.source.current().bundlePem
   const join_ = async (name: string) => {
     const spiffeId = serviceSpiffeId(TD, name)
-    const { token } = ca.ca.authority.createJoinToken(spiffeId, 60, 'bench')
+    const { token } = await ca.ca.authority.createJoinToken(spiffeId, 60, 'bench')
     return createSvidSource(await obtainSvid({ caUrl: ca.url, rootPem, joinToken: token, spiffeId }))
   }
   const [sidecarPort, appPort] = await freePorts(2) as [number, number]
   const publicUrl = 'https://localhost:8443'
   const identity = await startFakeIdentity({ source: await join_('identity'), trustDomain: TD, issuer: publicUrl, clock: systemClock })
   const policySource = await join_('policy')
-  const policy = createPolicyService({ trustDomain: TD }, { log, audit: createMemoryAuditSink('policy'), databasePath: join(dir.path, 'policy.db'), https: mtlsServerOptions(policySource) })
+  const policy = await createPolicyService({ trustDomain: TD }, { log, audit: createMemoryAuditSink('policy'), databasePath: join(dir.path, 'policy.db'), https: mtlsServerOptions(policySource) })
   attachMtls(policy.app.server as never, policySource)
   await policy.app.listen({ host: '127.0.0.1', port: 0 })
   const policyUrl = `https://127.0.0.1:${(policy.app.server.address() as { port: number }).port}`
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
 
   // `catalog`: the default policies let the gateway call it, so the sidecar runs on the shipped set.
   const service = 'catalog'
-  const { token: joinToken } = ca.ca.authority.createJoinToken(serviceSpiffeId(TD, service), 60, 'bench')
+  const { token: joinToken } = await ca.ca.authority.createJoinToken(serviceSpiffeId(TD, service), 60, 'bench')
   const bootstrap: BootstrapMessage = {
     type: 'bootstrap', component: service, home: dir.path, trustDomain: TD, spiffeId: serviceSpiffeId(TD, service),
     listen: { host: '127.0.0.1', port: sidecarPort }, caUrl: ca.url, joinToken, publicUrl, svidTtlSeconds: 3600,

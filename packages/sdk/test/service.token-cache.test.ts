@@ -17,7 +17,7 @@ test('a verified token is cached: its signature is checked once, yet the act/pee
   const revoked = new Set<string>()
   const revocations: RevocationFeed = {
     check(token) { if (revoked.has(token.sub)) throw ServiceErrors.tokenRevoked() },
-    healthy: () => true, ready: async () => {}, stop: () => {},
+    healthy: () => true, ready: async () => {}, stop: () => {}, size: 0,
   }
   const verify = createTokenVerifier({
     keys: async () => { keyLookups++; return publicKey }, issuer: ISSUER, audience: serviceSpiffeId(TD, 'notes'), clock, revocations,
