@@ -15,7 +15,7 @@ import { Agent, request } from 'undici'
 import { freePortBlock } from '@bulwark/testkit'
 
 const ROOT = resolve(import.meta.dirname, '../..')
-const PACKAGES = ['core', 'sdk', 'ca', 'audit', 'gateway', 'identity', 'policy', 'vault', 'cli']
+const PACKAGES = ['core', 'sdk', 'ca', 'audit', 'gateway', 'identity', 'policy', 'vault', 'console', 'sidecar', 'cli']
 // The pinned Node 24 first on PATH: `npx bulwark` and `npm` run on it, as they would on a user's machine with Node 24.
 const ENV = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH}`, BULWARK_HOME: '', npm_config_update_notifier: 'false' }
 
@@ -53,6 +53,26 @@ function writeLock(project: string, tarballs: string): void {
   writeFileSync(join(project, 'package-lock.json'), JSON.stringify({ ...manifest, lockfileVersion: 3, requires: true, packages: { '': { name: manifest.name, version: manifest.version, dependencies: deps }, ...entries } }, null, 2))
 }
 
+// A service in another language: Python's standard library only, answering with what the sidecar told it.
+const PYTHON_APP = `import json, os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        seen = {k: self.headers.get('X-Bulwark-' + k.capitalize()) for k in ('subject', 'client', 'roles', 'caller')}
+        body = json.dumps({**seen, 'path': self.path}).encode()
+        self.send_response(200)
+        self.send_header('content-type', 'application/json')
+        self.send_header('content-length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+HTTPServer(('127.0.0.1', int(os.environ['BULWARK_APP_PORT'])), Handler).serve_forever()
+`
+
 // The walkthrough's service, verbatim from docs/your-first-service.md.
 function serviceSource(): string {
   const doc = readFileSync(join(ROOT, 'docs', 'your-first-service.md'), 'utf8')
@@ -61,7 +81,7 @@ function serviceSource(): string {
   return match[1]!
 }
 
-test('a project outside the repository installs the packed packages, adds a service and gets an answer through the gateway with a token', { timeout: 300_000 }, async (t) => {
+test('a project outside the repository installs the packed packages, adds a TypeScript service and a Python service behind the sidecar, and gets answers through the gateway with a token', { timeout: 300_000 }, async (t) => {
   const started = Date.now()
   const work = mkdtempSync(join(tmpdir(), 'bulwark-installed-'))
   const running: { up?: ChildProcess } = {}
@@ -82,11 +102,15 @@ test('a project outside the repository installs the packed packages, adds a serv
   sh(project, 'npm', ['ci', '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], 180_000)
   t.diagnostic(`packed and installed in ${((Date.now() - started) / 1000).toFixed(1)} s`)
 
-  const base = await freePortBlock(12)
+  // gateway, ten components, catalog's gRPC port, notes, and legacy with its app's port.
+  const base = await freePortBlock(15)
   writeFileSync(join(project, 'notes.ts'), serviceSource())
+  writeFileSync(join(project, 'app.py'), PYTHON_APP)
   sh(project, 'npx', ['bulwark', 'init', '--gateway-port', String(base), '--base-port', String(base + 1)])
-  const added = sh(project, 'npx', ['bulwark', 'service', 'add', 'notes', '--route', '/api/notes', '--port', String(base + 11), '--', 'node', 'notes.ts'])
+  const added = sh(project, 'npx', ['bulwark', 'service', 'add', 'notes', '--route', '/api/notes', '--port', String(base + 12), '--', 'node', 'notes.ts'])
   assert.match(added, /added service `notes`/)
+  const legacy = sh(project, 'npx', ['bulwark', 'service', 'add', 'legacy', '--route', '/api/legacy', '--port', String(base + 13), '--sidecar', '--app-port', String(base + 14), '--', 'python3', 'app.py'])
+  assert.match(legacy, /added service `legacy`/)
 
   // `npx bulwark up --demo`, started as the bin npx would run, so that stopping it reaches the supervisor itself.
   const up = running.up = spawn(process.execPath, [join(project, 'node_modules', '.bin', 'bulwark'), 'up', '--demo'], { cwd: project, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -101,7 +125,7 @@ test('a project outside the repository installs the packed packages, adds a serv
       if (up.exitCode !== null) { clearInterval(timer); reject(new Error(`bulwark up exited:\n${output.slice(-4000)}`)) }
     }, 200)
   })
-  assert.match(output, /components: ca, audit, policy, vault, identity, gateway, notes\n/, 'the platform and the service, no demo shop')
+  assert.match(output, /components: ca, audit, policy, vault, identity, console, gateway, notes, legacy\n/, 'the platform and the two services, no demo shop')
   assert.doesNotMatch(output, /ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING|ExperimentalWarning/)
 
   const status = JSON.parse(sh(project, 'npx', ['bulwark', 'status', '--json'])) as { ready: boolean; components: Array<{ name: string; healthy: boolean; spiffeId: string }> }
@@ -127,6 +151,16 @@ test('a project outside the repository installs the packed packages, adds a serv
   const answered = await call('/api/notes/hello', { headers: { authorization: `Bearer ${String(token.body.access_token)}` } })
   assert.equal(answered.status, 200, JSON.stringify(answered.body))
   assert.deepEqual(answered.body, { hello: 'reporting-job', via: 'gateway' })
+
+  // The Python app behind the sidecar sees the verified caller, never one a client made up.
+  assert.equal((await call('/api/legacy/hello')).status, 401, 'no token, no answer from the app')
+  const python = await call('/api/legacy/hello', { headers: { authorization: `Bearer ${String(token.body.access_token)}`, 'x-bulwark-subject': 'admin', 'x-bulwark-roles': 'admin' } })
+  assert.equal(python.status, 200, JSON.stringify(python.body))
+  assert.equal(python.body.client, 'reporting-job')
+  assert.notEqual(python.body.subject, 'admin', 'a forged X-Bulwark-Subject is stripped')
+  assert.notEqual(python.body.roles, 'admin', 'a forged X-Bulwark-Roles is stripped')
+  assert.equal(python.body.caller, 'gateway')
+  assert.match(String(python.body.path), /\/hello$/)
   await dispatcher.close()
   t.diagnostic(`whole walkthrough in ${((Date.now() - started) / 1000).toFixed(1)} s`)
 })

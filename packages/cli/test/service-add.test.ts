@@ -70,18 +70,10 @@ test('service add refuses bad input with exit 2 and writes nothing', async () =>
   }
 })
 
-test('up refuses a sidecar service as planned, and a credential in a service env, before starting anything', async () => {
+test('up refuses a credential in a service env and replicas above one, before starting anything', async () => {
   const h = await home()
   try {
-    const add = await runCli(['--home', h.path, 'service', 'add', 'legacy', '--sidecar', '--app-port', '29901', '--', 'python3', 'app.py'])
-    assert.equal(add.code, 0, add.stderr)
-    assert.match(add.stdout, /sidecar services are planned/)
-    const up = await runCli(['--home', h.path, 'up'])
-    assert.equal(up.code, 1)
-    assert.match(up.stderr, /components\.legacy: sidecar: planned/)
-    assert.doesNotMatch(up.stdout, /\[ca\]/, 'nothing started')
     const config = h.config()
-    delete config.components.legacy
     config.components.gateway.routes = []
     config.components.notes = { port: 29902, command: ['node', 's.js'], env: { LOG_LEVEL: 'info', STRIPE_API_KEY: 'x' }, replicas: 2 }
     const { writeFileSync } = await import('node:fs')

@@ -20,8 +20,11 @@ export const ServiceSectionSchema = Type.Object({
   /** Plain settings for the process; secrets come from the vault, never from here. */
   env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 8192 }))),
   replicas: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
-  /** Any-language service behind `bulwark sidecar`, the app on 127.0.0.1:appPort. */
-  sidecar: Type.Optional(Type.Object({ appPort: Port }, { additionalProperties: false })),
+  /**
+   * Any-language service behind `bulwark sidecar`, the app on 127.0.0.1:appPort. The frame checks
+   * `appPort` here; the sidecar checks the rest of the section (egressPort, routes, limits) strictly at its start.
+   */
+  sidecar: Type.Optional(Type.Object({ appPort: Port }, { additionalProperties: true })),
 }, { additionalProperties: false })
 
 export type ServiceSection = Static<typeof ServiceSectionSchema>
@@ -100,7 +103,7 @@ export function checkServices(config: PlatformConfig): ConfigIssue[] {
       if (section.sidecar.appPort === section.port) issues.push({ path: `${at}/sidecar/appPort`, message: 'must differ from `port` (the sidecar listens there)' })
       else if (other) issues.push({ path: `${at}/sidecar/appPort`, message: `port ${section.sidecar.appPort} is also \`${other}\`'s` })
     } else if (!isNodeCommand(section.command[0]!)) {
-      issues.push({ path: `${at}/command`, message: 'without `sidecar`, a service must be a Node.js program using the sdk (`command[0]` `node`); other languages need `sidecar` (planned)' })
+      issues.push({ path: `${at}/command`, message: 'without `sidecar`, a service must be a Node.js program using the sdk (`command[0]` `node`); other languages run behind `sidecar: {"appPort": N}`' })
     }
   }
   const seen = new Map<number, string>()

@@ -18,7 +18,7 @@ export const usage = `bulwark service add NAME [--route PREFIX] [--auth required
   with COMMAND (an argv, e.g. -- node server.ts; relative --cwd is from the project folder), a
   gateway route PREFIX (default /api/NAME) with the given auth (default required), and a starter
   Cedar policy in <home>/policies/NAME.cedar. --sidecar --app-port N declares an any-language
-  service behind the sidecar (planned: \`bulwark up\` refuses to start it yet).`
+  service behind \`bulwark sidecar\`: the app listens on 127.0.0.1:N (BULWARK_APP_PORT).`
 
 const FIRST_SERVICE_PORT = 8621
 const RESERVED_PREFIXES = /^\/(healthz|readyz|metrics|\.well-known|oauth2|interaction|internal)(\/|$)/
@@ -124,7 +124,7 @@ async function add(args: string[], ctx: CliContext): Promise<number> {
     `  policy: ${shown}${created ? ` (the folder now holds the platform's policies too: it is the whole set)` : ''}`,
     'next:',
     appPort !== undefined
-      ? `  1. note: sidecar services are planned; \`bulwark up\` refuses to start \`${name}\` until \`bulwark sidecar\` exists`
+      ? `  1. listen on 127.0.0.1:${appPort} (BULWARK_APP_PORT) and serve ${upstreamPath}; the caller is in X-Bulwark-Subject/-Roles/-Scopes (see docs/sidecar.md)`
       : `  1. serve ${upstreamPath} in your service with runComponent + createSecureService from @bulwark/sdk (see docs/your-first-service.md)`,
     `  2. edit ${shown}: who may call ${name}, what ${name} may call, and your own actions`,
     `  3. bulwark up   (a running instance: stop and start it, then \`bulwark policy apply ${relative(process.cwd(), policyDir) || policyDir}\`)`,

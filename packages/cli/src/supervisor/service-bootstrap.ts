@@ -6,7 +6,8 @@
 import { isServiceRoute, type PlatformConfig } from '@bulwark/core/base'
 import { isUserService } from './components.ts'
 
-const SUPERVISOR_KEYS = new Set(['command', 'cwd', 'env', 'replicas', 'sidecar'])
+// What the supervisor alone reads; `sidecar` is kept: `bulwark sidecar` (the component itself for such a service) reads it.
+const SUPERVISOR_KEYS = new Set(['command', 'cwd', 'env', 'replicas'])
 
 /** Services of the user's that a gateway route (`prefix` entry) targets. */
 export function routedServices(config: PlatformConfig): string[] {

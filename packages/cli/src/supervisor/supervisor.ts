@@ -7,7 +7,7 @@ import { startChild, stopChild, type ChildHandle } from './child.ts'
 import { codeCacheDir } from './components.ts'
 import { launchSpecOf } from './launch-spec.ts'
 import { serviceBootstrapConfig } from './service-bootstrap.ts'
-import { startServiceChild } from './service-child.ts'
+import { startServiceChild, startSidecarChild } from './service-child.ts'
 import { waitUntilServing } from './readiness.ts'
 import { writeRunState, type ComponentState, type RunState } from './state.ts'
 import { resolveStorage } from './storage.ts'
@@ -70,7 +70,9 @@ export function createSupervisor(ctx: CliContext, config: PlatformConfig, names:
     const childOptions = { cacheDir: codeCacheDir() }
     const handle = spec.kind === 'component'
       ? startChild(spec.entry, bootstrapFor(name, token), options.write, childOptions)
-      : startServiceChild(spec, bootstrapFor(name, token), options.write, childOptions)
+      : spec.kind === 'sidecar'
+        ? startSidecarChild(spec, bootstrapFor(name, token), options.write, childOptions)
+        : startServiceChild(spec, bootstrapFor(name, token), options.write, childOptions)
     children.set(name, handle)
     const state = states.get(name)!
     state.pid = handle.process.pid ?? null
