@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   const row = (benchmark: string, figure: string, target: string, ratio: string, verdict: string) => rows.push({ benchmark, figure, target, 'vs baseline': ratio, verdict })
 
   // 1. Durable appends over mTLS.
-  const live = createAuditService(config, deps(join(dir.path, 'live')))
+  const live = await createAuditService(config, deps(join(dir.path, 'live')))
   attachMtls(live.app.server as never, source)
   await live.app.listen({ host: '127.0.0.1', port: 0 })
   const url = `https://127.0.0.1:${(live.app.server.address() as { port: number }).port}`
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   row(`durable appends over mTLS (${CONCURRENCY}×${BATCH}-event batches)`, `${Math.round(rate)} events/s (p50 ${load.p50.toFixed(1)} ms, p99 ${load.p99.toFixed(1)} ms per batch, ${load.errors} errors)`, '≥ 20,000/s', `${(rate / 600).toFixed(0)}× TesseraCT 600/s`, rate >= 20_000 ? 'PASS' : 'MISS')
   const perCore = load.events / cpuSeconds
   row('service CPU per durable event (its thread only; fsync waits excluded)', `${(cpuSeconds * 1e6 / load.events).toFixed(1)} µs → ${Math.round(perCore)} events per CPU-second`, '≥ 20,000/s', `${(perCore / 600).toFixed(0)}× TesseraCT 600/s`, perCore >= 20_000 ? 'PASS (CPU)' : 'MISS')
-  const heads = (live.heads.count())
+  const heads = await live.heads.count()
   row('signed tree heads during the load', `${heads} (one per group commit: ~${Math.round(live.log.size / Math.max(1, heads))} events each)`, '', '', '-')
 
   // 2. Inclusion proofs: over HTTP on the live log, and on a 1M-leaf tree in memory.
@@ -126,11 +126,11 @@ async function main(): Promise<void> {
   // 3. Verify 1M entries: an export file (the CLI's path), then the store after a restart.
   const key = loadOrCreateSigningKey(join(dir.path, 'big'))
   const file = join(dir.path, 'export.jsonl')
-  const db = openAuditStore(join(dir.path, 'big', 'log.db'))
+  const db = await openAuditStore({ sqlitePath: join(dir.path, 'big', 'log.db') })
   // Bulk load (setup, not measured): 250 rows per statement.
   const ROWS = 250
-  const insertMany = db.prepare(`INSERT INTO entries (seq, event_id, type, data, leaf_hash) VALUES ${Array.from({ length: ROWS }, () => '(?, ?, ?, ?, ?)').join(', ')}`)
-  const insertOne = db.prepare('INSERT INTO entries (seq, event_id, type, data, leaf_hash) VALUES (?, ?, ?, ?, ?)')
+  const insertMany = `INSERT INTO entries (seq, event_id, type, data, leaf_hash) VALUES ${Array.from({ length: ROWS }, () => '(?, ?, ?, ?, ?)').join(', ')}`
+  const insertOne = 'INSERT INTO entries (seq, event_id, type, data, leaf_hash) VALUES (?, ?, ?, ?, ?)'
   const big = createMerkleTree()
   const out = createWriteStream(file)
   const received = '2026-11-23T12:00:00.001Z'
@@ -139,26 +139,26 @@ async function main(): Promise<void> {
   const [, genS] = await time(async () => {
     for (let start = 0; start < ENTRIES; start += 50_000) {
       let chunk = ''
-      db.transaction(() => {
+      await db.transaction(async (tx) => {
         let params: Array<string | number | Buffer> = []
         for (let i = start; i < Math.min(ENTRIES, start + 50_000); i++) {
           const data = `{"event":${eventJson(i)},"index":${i},"received":"${received}"}`
           const hash = leafHash(data)
           big.append(hash)
           params.push(i, `bench-${i.toString(36).padStart(10, '0')}`, 'authn.succeeded', data, hash)
-          if (params.length === ROWS * 5) { insertMany.run(...params); params = [] }
+          if (params.length === ROWS * 5) { await tx.run(insertMany, params); params = [] }
           chunk += `${exportLineFromLeaf(data, hash)}\n`
         }
-        for (let p = 0; p < params.length; p += 5) insertOne.run(...params.slice(p, p + 5))
+        for (let p = 0; p < params.length; p += 5) await tx.run(insertOne, params.slice(p, p + 5))
       })
       if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()))
     }
     const head = { ...signTreeHead(key.privateKey, { treeSize: ENTRIES, rootHash: big.root(), timestamp: Date.now() }), publicKey: key.publicKeyPem }
-    db.prepare('INSERT INTO tree_heads (tree_size, root_hash, timestamp, signature, key_id) VALUES (?, ?, ?, ?, ?)').run(head.treeSize, head.rootHash, head.timestamp, head.signature, head.keyId)
+    await db.run('INSERT INTO tree_heads (tree_size, root_hash, timestamp, signature, key_id) VALUES (?, ?, ?, ?, ?)', [head.treeSize, head.rootHash, head.timestamp, head.signature, head.keyId])
     out.end(`${canonicalJson({ treeHead: head })}\n`)
     await new Promise<void>((resolve) => out.once('finish', () => resolve()))
   })
-  db.close()
+  await db.close()
   const root = big.root()
   const [, proofS] = await time(() => {
     for (let i = 0; i < 2000; i++) {

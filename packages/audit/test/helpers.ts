@@ -37,7 +37,7 @@ export async function startAudit(options: StartOptions = {}): Promise<Harness> {
   const clock = options.clock ?? createManualClock(Date.UTC(2026, 10, 23, 12))
   const source = await ca.source('audit')
   const config = loadConfig(AuditConfigSchema, { value: options.config ?? {} })
-  const service = createAuditService(config, {
+  const service = await createAuditService(config, {
     log: createSilentLogger(), metrics: createMetrics('audit'), health: createHealth(), clock: clock as Clock,
     trustDomain: ca.trustDomain, dataDir: dir, https: mtlsServerOptions(source), lockAccount: options.lockAccount,
   })
@@ -108,5 +108,5 @@ export function makeEvent(component: string, overrides: Partial<AuditEvent> = {}
 /** Entries written by callers (the service's own `audit.*`/`alert.*` records left out). */
 export async function callerEntries(harness: Harness): Promise<number> {
   await harness.service.audit.flush()
-  return harness.service.log.query({ after: -1, limit: 1_000_000, order: 'asc' }).filter((data) => !data.includes('"component":"audit"')).length
+  return (await harness.service.log.query({ after: -1, limit: 1_000_000, order: 'asc' })).filter((data) => !data.includes('"component":"audit"')).length
 }
