@@ -12,7 +12,8 @@ import type { Logger, SqlSession, SqlStore } from '@bulwark/core'
 
 export type LeaderElection = {
   readonly leader: boolean
-  start(): void
+  /** Starts trying; resolves once the first try is over (elected, or the lock is someone else's). */
+  start(): Promise<void>
   /** Gives the lock up (closing its connection) and stops trying. */
   stop(): Promise<void>
 }
@@ -37,6 +38,8 @@ export function createLeaderElection(store: SqlStore, deps: LeaderDeps): LeaderE
   let session: SqlSession | undefined
   let wake: (() => void) | undefined
   let loop: Promise<void> | undefined
+  let firstTry!: () => void
+  const tried = new Promise<void>((resolve) => { firstTry = resolve })
 
   const pause = (ms: number, also?: Promise<void>) => new Promise<void>((resolve) => {
     const timer = setTimeout(done, ms)
@@ -62,6 +65,7 @@ export function createLeaderElection(store: SqlStore, deps: LeaderDeps): LeaderE
     await current.run('SET tcp_keepalives_count = 3').catch(() => {})
     await deps.onElected(current)
     leader = true
+    firstTry()
     deps.log.info({}, 'audit: this replica holds the writer lock')
     while (!stopped && current.alive) {
       await pause(deps.retryMs, current.lost)
@@ -75,7 +79,8 @@ export function createLeaderElection(store: SqlStore, deps: LeaderDeps): LeaderE
       try {
         if (!session?.alive) session = await open()
         const got = await session.one<{ ok: boolean }>('SELECT pg_try_advisory_lock(?::bigint) AS ok', [WRITER_LOCK_KEY])
-        if (got?.ok) {
+        if (!got?.ok) firstTry()
+        else {
           await hold(session)
           if (!stopped) deps.log.warn({}, 'audit: the writer lock was lost; this replica follows')
           await drop()
@@ -84,6 +89,7 @@ export function createLeaderElection(store: SqlStore, deps: LeaderDeps): LeaderE
         deps.log.warn({ err: (error as Error).message }, 'audit: taking or keeping the writer lock failed')
         await drop()
       }
+      firstTry()
       if (!stopped) await pause(deps.retryMs)
     }
   }
@@ -92,12 +98,15 @@ export function createLeaderElection(store: SqlStore, deps: LeaderDeps): LeaderE
     get leader() { return leader },
     start() {
       loop ??= run()
+      return tried
     },
     async stop() {
       stopped = true
       wake?.()
       await drop()
       await loop
+      // A session the loop opened meanwhile goes too.
+      await drop()
     },
   }
 }

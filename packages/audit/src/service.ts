@@ -183,7 +183,8 @@ async function startService(config: AuditConfig, deps: AuditServiceDeps, store: 
       onDeposed: () => log.setWriter(undefined),
     })
     : undefined
-  if (election) election.start()
+  // A lone replica (or the first) is the writer when this resolves; the others follow.
+  if (election) await election.start()
   else await takeOver(store)
   heads.start(config.treeHeadIntervalSeconds, log)
   archiver.start()

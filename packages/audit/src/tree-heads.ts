@@ -81,7 +81,7 @@ export async function createTreeHeads(store: SqlStore, key: SigningKey, deps: Tr
     record,
     signNow,
     count: async () => (await store.one<{ n: number }>('SELECT COUNT(*) AS n FROM tree_heads'))!.n,
-    nth: async (i) => withKey(await store.one<HeadRow>(`SELECT ${COLUMNS} FROM tree_heads ORDER BY id LIMIT 1 OFFSET ?`, [i])),
+    nth: async (i) => (i < 0 ? undefined : withKey(await store.one<HeadRow>(`SELECT ${COLUMNS} FROM tree_heads ORDER BY id LIMIT 1 OFFSET ?`, [i]))),
     dropBelow: async (tx, size) => { await tx.run('DELETE FROM tree_heads WHERE tree_size < ?', [size]) },
     async resume() {
       lastTimestamp = Math.max(lastTimestamp, (await latest())?.timestamp ?? 0)

@@ -152,6 +152,7 @@ export async function openPostgresStore(component: string, url: string, options:
       if (closed) throw StoreErrors.unavailable(`store \`${component}\` is closed`)
       const client = await connect()
       let alive = true
+      let released = false
       let markLost!: () => void
       const lost = new Promise<void>((resolve) => { markLost = resolve })
       const drop = (error?: unknown) => {
@@ -183,8 +184,10 @@ export async function openPostgresStore(component: string, url: string, options:
         get alive() { return alive },
         lost,
         async release() {
-          if (!alive) return
+          if (released) return
+          released = true
           drop()
+          // Destroyed, never back to the pool: its session (and locks) must end with it.
           client.release(true)
         },
       }
