@@ -74,49 +74,22 @@ export type LogDeps = {
 }
 
 const REBUILD_CHUNK = 20_000
-/** SQLite: rows per INSERT (5 parameters each), in power-of-two pieces so the statements stay cached. */
-const SQLITE_ROWS = 256
+/** SQLite: one statement per entry; ON CONFLICT on the event id only, so a duplicate is skipped without a lookup first and any other conflict fails the commit. */
+const INSERT_ONE = 'INSERT INTO entries (seq, event_id, type, data, leaf_hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING'
 
-function* pieces(n: number): Generator<number> {
-  while (n > 0) {
-    const size = n >= SQLITE_ROWS ? SQLITE_ROWS : 2 ** Math.floor(Math.log2(n))
-    yield size
-    n -= size
-  }
-}
-
-/** Event ids of `ids` already in the log. */
+/** PostgreSQL: the event ids of `ids` already in the log, in one round trip. */
 async function storedIds(tx: SqlExecutor, ids: string[]): Promise<Set<string>> {
   const found = new Set<string>()
   if (ids.length === 0) return found
-  if (tx.dialect === 'postgres') {
-    for (const row of await tx.all<{ event_id: string }>('SELECT event_id FROM entries WHERE event_id = ANY(?::text[])', [ids as never])) found.add(row.event_id)
-    return found
-  }
-  let at = 0
-  for (const n of pieces(ids.length)) {
-    const part = ids.slice(at, at + n)
-    at += n
-    for (const row of await tx.all<{ event_id: string }>(`SELECT event_id FROM entries WHERE event_id IN (${part.map(() => '?').join(',')})`, part)) found.add(row.event_id)
-  }
+  for (const row of await tx.all<{ event_id: string }>('SELECT event_id FROM entries WHERE event_id = ANY(?::text[])', [ids as never])) found.add(row.event_id)
   return found
 }
 
-/** One multi-row insert per batch: `unnest` of five arrays on PostgreSQL (one round trip), cached statements on SQLite. */
+/** PostgreSQL: one multi-row insert per commit (`unnest` of five arrays: one round trip, one statement text). */
 async function insertRows(tx: SqlExecutor, rows: Array<[number, string, string, string, Buffer]>): Promise<void> {
   if (rows.length === 0) return
-  if (tx.dialect === 'postgres') {
-    const columns = [0, 1, 2, 3, 4].map((c) => rows.map((r) => r[c]))
-    await tx.run('INSERT INTO entries (seq, event_id, type, data, leaf_hash) SELECT * FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::bytea[])', columns as never)
-    return
-  }
-  let at = 0
-  for (const n of pieces(rows.length)) {
-    const params: SqlValue[] = []
-    for (const row of rows.slice(at, at + n)) params.push(...row)
-    at += n
-    await tx.run(`INSERT INTO entries (seq, event_id, type, data, leaf_hash) VALUES ${Array.from({ length: n }, () => '(?, ?, ?, ?, ?)').join(', ')}`, params)
-  }
+  const columns = [0, 1, 2, 3, 4].map((c) => rows.map((r) => r[c]))
+  await tx.run('INSERT INTO entries (seq, event_id, type, data, leaf_hash) SELECT * FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::bytea[])', columns as never)
 }
 
 export async function createAuditLog(store: SqlStore, deps: LogDeps): Promise<AuditLog> {
@@ -174,9 +147,11 @@ export async function createAuditLog(store: SqlStore, deps: LogDeps): Promise<Au
     const before = tree.size
     try {
       await to.transaction(async (tx) => {
-        // Duplicates are found first (stored ones, and repeats within the group), so the new entries get consecutive indices.
-        const ids = [...new Set(group.flatMap((item) => item.events.map((e) => e.id)))]
-        const seen = await storedIds(tx, ids)
+        // SQLite inserts row by row in-process (a duplicate id inserts nothing). PostgreSQL finds the
+        // duplicates first (stored ones, and repeats within the group) and then inserts the group in one
+        // statement: either way the new entries get consecutive indices.
+        const batched = tx.dialect === 'postgres'
+        const seen = batched ? await storedIds(tx, [...new Set(group.flatMap((item) => item.events.map((e) => e.id)))]) : new Set<string>()
         const rows: Array<[number, string, string, string, Buffer]> = []
         for (const item of group) {
           const result = { accepted: 0, duplicates: 0 }
@@ -185,11 +160,16 @@ export async function createAuditLog(store: SqlStore, deps: LogDeps): Promise<Au
               result.duplicates += 1
               continue
             }
-            seen.add(event.id)
             const entry = { index: tree.size, received, event }
             const data = entryLeafData(entry)
             const hash = leafHash(data)
-            rows.push([entry.index, event.id, event.type, data, hash])
+            if (batched) {
+              seen.add(event.id)
+              rows.push([entry.index, event.id, event.type, data, hash])
+            } else if ((await tx.run(INSERT_ONE, [entry.index, event.id, event.type, data, hash])).changes === 0) {
+              result.duplicates += 1
+              continue
+            }
             tree.append(hash)
             hashes.push(hash)
             entries.push(entry)
