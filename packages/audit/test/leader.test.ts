@@ -48,6 +48,8 @@ test('postgres: two audit replicas have one writer; the other takes over within 
   open.push(b)
   assert.equal(a.service.leader, true, 'the first replica takes the writer lock')
   assert.equal(b.service.leader, false, 'the second follows')
+  assert.match((await (await a.operator()).call('GET', '/metrics')).text, /^bulwark_audit_writer\{[^}]*\} 1$/m)
+  assert.match((await (await b.operator()).call('GET', '/metrics')).text, /^bulwark_audit_writer\{[^}]*\} 0$/m)
 
   // Only the writer accepts events; the follower refuses before reading the batch, with Retry-After.
   const atA = await a.client('gateway')
