@@ -1,5 +1,6 @@
 // Audit benchmark: durable appends/s over mTLS (group commit, SQLite
-// synchronous=FULL, a signed tree head per commit), inclusion-proof time, and
+// synchronous=FULL, a signed tree head per commit; then the same on a local
+// PostgreSQL with fsync on, when its binaries are here), inclusion-proof time, and
 // verification of 1,000,000 entries (an export file, and the live store after
 // a restart). The service runs on the main thread, the load in a worker.
 // Targets (issue 7): ≥ 20,000 durable events/s (TesseraCT publishes ~600
@@ -86,24 +87,28 @@ async function main(): Promise<void> {
   const rows: Array<Record<string, string>> = []
   const row = (benchmark: string, figure: string, target: string, ratio: string, verdict: string) => rows.push({ benchmark, figure, target, 'vs baseline': ratio, verdict })
 
+  /** Durable appends over mTLS from a worker, against `service`: the rate and this thread's CPU per event. */
+  async function appendLoad(service: Awaited<ReturnType<typeof createAuditService>>): Promise<{ load: Load; rate: number; perCore: number; cpuUs: number; url: string }> {
+    attachMtls(service.app.server as never, source)
+    await service.app.listen({ host: '127.0.0.1', port: 0 })
+    const url = `https://127.0.0.1:${(service.app.server.address() as { port: number }).port}`
+    const worker = new Worker(new URL(import.meta.url), { workerData: { url, svid: await ca.issue('gateway'), auditId: source.current().spiffeId } })
+    let cpuAtStart = process.threadCpuUsage()
+    const load = await new Promise<Load>((resolve, reject) => {
+      worker.on('message', (m: Load | { phase: 'start' }) => { if ('phase' in m) cpuAtStart = process.threadCpuUsage(); else resolve(m) })
+      worker.once('error', reject)
+    })
+    const cpu = process.threadCpuUsage(cpuAtStart)
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6
+    return { load, rate: load.events / load.seconds, perCore: load.events / cpuSeconds, cpuUs: cpuSeconds * 1e6 / load.events, url }
+  }
+
   // 1. Durable appends over mTLS.
-  const live = createAuditService(config, deps(join(dir.path, 'live')))
-  attachMtls(live.app.server as never, source)
-  await live.app.listen({ host: '127.0.0.1', port: 0 })
-  const url = `https://127.0.0.1:${(live.app.server.address() as { port: number }).port}`
-  const worker = new Worker(new URL(import.meta.url), { workerData: { url, svid: await ca.issue('gateway'), auditId: source.current().spiffeId } })
-  let cpuAtStart = process.threadCpuUsage()
-  const load = await new Promise<Load>((resolve, reject) => {
-    worker.on('message', (m: Load | { phase: 'start' }) => { if ('phase' in m) cpuAtStart = process.threadCpuUsage(); else resolve(m) })
-    worker.once('error', reject)
-  })
-  const cpu = process.threadCpuUsage(cpuAtStart)
-  const cpuSeconds = (cpu.user + cpu.system) / 1e6
-  const rate = load.events / load.seconds
+  const live = await createAuditService(config, deps(join(dir.path, 'live')))
+  const { load, rate, perCore, cpuUs, url } = await appendLoad(live)
   row(`durable appends over mTLS (${CONCURRENCY}×${BATCH}-event batches)`, `${Math.round(rate)} events/s (p50 ${load.p50.toFixed(1)} ms, p99 ${load.p99.toFixed(1)} ms per batch, ${load.errors} errors)`, '≥ 20,000/s', `${(rate / 600).toFixed(0)}× TesseraCT 600/s`, rate >= 20_000 ? 'PASS' : 'MISS')
-  const perCore = load.events / cpuSeconds
-  row('service CPU per durable event (its thread only; fsync waits excluded)', `${(cpuSeconds * 1e6 / load.events).toFixed(1)} µs → ${Math.round(perCore)} events per CPU-second`, '≥ 20,000/s', `${(perCore / 600).toFixed(0)}× TesseraCT 600/s`, perCore >= 20_000 ? 'PASS (CPU)' : 'MISS')
-  const heads = (live.heads.count())
+  row('service CPU per durable event (its thread only; fsync waits excluded)', `${cpuUs.toFixed(1)} µs → ${Math.round(perCore)} events per CPU-second`, '≥ 20,000/s', `${(perCore / 600).toFixed(0)}× TesseraCT 600/s`, perCore >= 20_000 ? 'PASS (CPU)' : 'MISS')
+  const heads = await live.heads.count()
   row('signed tree heads during the load', `${heads} (one per group commit: ~${Math.round(live.log.size / Math.max(1, heads))} events each)`, '', '', '-')
 
   // 2. Inclusion proofs: over HTTP on the live log, and on a 1M-leaf tree in memory.
@@ -123,14 +128,29 @@ async function main(): Promise<void> {
   await live.app.close()
   await live.close()
 
+  // 1b. The same load on PostgreSQL (a local server with fsync and synchronous commit on; one multi-row insert per group commit, on the writer's lock connection).
+  const { postgresSkipReason, startPostgres } = await import('@bulwark/testkit')
+  const pgSkip = postgresSkipReason()
+  if (pgSkip) {
+    row('durable appends over mTLS on PostgreSQL', `skipped: ${pgSkip}`, '≥ 20,000/s', '', '-')
+  } else {
+    await using pg = await startPostgres({ durable: true })
+    const onPg = await createAuditService(config, { ...deps(join(dir.path, 'pg')), storage: { postgres: { url: await pg.createDatabase('bench') } } })
+    const r = await appendLoad(onPg)
+    row(`durable appends over mTLS on PostgreSQL (${CONCURRENCY}×${BATCH}-event batches)`, `${Math.round(r.rate)} events/s (p50 ${r.load.p50.toFixed(1)} ms, p99 ${r.load.p99.toFixed(1)} ms per batch, ${r.load.errors} errors)`, '≥ 20,000/s', `${(r.rate / rate).toFixed(2)}× SQLite`, r.rate >= 20_000 ? 'PASS' : 'MISS')
+    row('service CPU per durable event on PostgreSQL (its thread only)', `${r.cpuUs.toFixed(1)} µs → ${Math.round(r.perCore)} events per CPU-second`, '≥ 20,000/s', '', r.perCore >= 20_000 ? 'PASS (CPU)' : 'MISS')
+    await onPg.app.close()
+    await onPg.close()
+  }
+
   // 3. Verify 1M entries: an export file (the CLI's path), then the store after a restart.
   const key = loadOrCreateSigningKey(join(dir.path, 'big'))
   const file = join(dir.path, 'export.jsonl')
-  const db = openAuditStore(join(dir.path, 'big', 'log.db'))
+  const db = await openAuditStore({ sqlitePath: join(dir.path, 'big', 'log.db') })
   // Bulk load (setup, not measured): 250 rows per statement.
   const ROWS = 250
-  const insertMany = db.prepare(`INSERT INTO entries (seq, event_id, type, data, leaf_hash) VALUES ${Array.from({ length: ROWS }, () => '(?, ?, ?, ?, ?)').join(', ')}`)
-  const insertOne = db.prepare('INSERT INTO entries (seq, event_id, type, data, leaf_hash) VALUES (?, ?, ?, ?, ?)')
+  const insertMany = `INSERT INTO entries (seq, event_id, type, data, leaf_hash) VALUES ${Array.from({ length: ROWS }, () => '(?, ?, ?, ?, ?)').join(', ')}`
+  const insertOne = 'INSERT INTO entries (seq, event_id, type, data, leaf_hash) VALUES (?, ?, ?, ?, ?)'
   const big = createMerkleTree()
   const out = createWriteStream(file)
   const received = '2026-11-23T12:00:00.001Z'
@@ -139,26 +159,26 @@ async function main(): Promise<void> {
   const [, genS] = await time(async () => {
     for (let start = 0; start < ENTRIES; start += 50_000) {
       let chunk = ''
-      db.transaction(() => {
+      await db.transaction(async (tx) => {
         let params: Array<string | number | Buffer> = []
         for (let i = start; i < Math.min(ENTRIES, start + 50_000); i++) {
           const data = `{"event":${eventJson(i)},"index":${i},"received":"${received}"}`
           const hash = leafHash(data)
           big.append(hash)
           params.push(i, `bench-${i.toString(36).padStart(10, '0')}`, 'authn.succeeded', data, hash)
-          if (params.length === ROWS * 5) { insertMany.run(...params); params = [] }
+          if (params.length === ROWS * 5) { await tx.run(insertMany, params); params = [] }
           chunk += `${exportLineFromLeaf(data, hash)}\n`
         }
-        for (let p = 0; p < params.length; p += 5) insertOne.run(...params.slice(p, p + 5))
+        for (let p = 0; p < params.length; p += 5) await tx.run(insertOne, params.slice(p, p + 5))
       })
       if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()))
     }
     const head = { ...signTreeHead(key.privateKey, { treeSize: ENTRIES, rootHash: big.root(), timestamp: Date.now() }), publicKey: key.publicKeyPem }
-    db.prepare('INSERT INTO tree_heads (tree_size, root_hash, timestamp, signature, key_id) VALUES (?, ?, ?, ?, ?)').run(head.treeSize, head.rootHash, head.timestamp, head.signature, head.keyId)
+    await db.run('INSERT INTO tree_heads (tree_size, root_hash, timestamp, signature, key_id) VALUES (?, ?, ?, ?, ?)', [head.treeSize, head.rootHash, head.timestamp, head.signature, head.keyId])
     out.end(`${canonicalJson({ treeHead: head })}\n`)
     await new Promise<void>((resolve) => out.once('finish', () => resolve()))
   })
-  db.close()
+  await db.close()
   const root = big.root()
   const [, proofS] = await time(() => {
     for (let i = 0; i < 2000; i++) {

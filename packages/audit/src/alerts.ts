@@ -3,7 +3,8 @@
 // optional webhook, and its response carried out (an account lock at
 // identity, or an IP/client block published to gateways).
 import { randomUUID } from 'node:crypto'
-import type { AuditSink, Clock, Database, Logger, Metrics } from '@bulwark/core'
+import type { AuditSink, Clock, Logger, Metrics, SqlExecutor, SqlStore } from '@bulwark/core'
+import type { Writer } from './log.ts'
 import type { AuditConfig } from './config.ts'
 import type { BlockList } from './blocks.ts'
 import type { Detection } from './detect/types.ts'
@@ -18,20 +19,27 @@ type AlertRow = { seq: number; id: string; detector: string; severity: string; k
 export type AlertCenter = {
   raise(detection: Detection): Promise<Alert>
   raiseAll(detections: readonly Detection[]): Promise<Alert[]>
-  list(after: number, limit: number): Alert[]
+  list(after: number, limit: number): Promise<Alert[]>
 }
 
-export type AlertDeps = { db: Database; clock: Clock; log: Logger; metrics: Metrics; audit: AuditSink; blocks: BlockList; lockAccount?: LockAccount }
+export type AlertDeps = {
+  store: SqlStore
+  /** Runs `fn` with the log's writer (alerts are stored by the writer only). */
+  exclusive<T>(fn: (writer: Writer) => Promise<T>): Promise<T>
+  clock: Clock
+  log: Logger
+  metrics: Metrics
+  audit: AuditSink
+  blocks: BlockList
+  lockAccount?: LockAccount
+}
 
 export function createAlertCenter(config: AuditConfig, deps: AlertDeps): AlertCenter {
-  const insert = deps.db.prepare('INSERT INTO alerts (id, detector, severity, key, summary, time, details, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq')
-  const setResponse = deps.db.prepare('UPDATE alerts SET response = ? WHERE id = ?')
-  const list = deps.db.prepare('SELECT seq, id, detector, severity, key, summary, time, details, response FROM alerts WHERE seq > ? ORDER BY seq LIMIT ?')
   const counter = deps.metrics.counter('bulwark_audit_alerts_total', 'Alerts raised by detectors', ['detector', 'severity'])
   const exempt = new Set(config.blockExemptIps)
 
   /** Decides a response now when it is local (a block); account locks go to identity afterwards. */
-  function decide(alertId: string, detection: Detection): ResponseOutcome | undefined {
+  async function decide(tx: SqlExecutor, alertId: string, detection: Detection): Promise<ResponseOutcome | undefined> {
     const response = detection.response
     if (!response) return undefined
     if (response.kind === 'lock') {
@@ -43,7 +51,7 @@ export function createAlertCenter(config: AuditConfig, deps: AlertDeps): AlertCe
     const enabled = { ip: config.responses.blockIps, client: config.responses.blockClients, subject: config.responses.blockSubjects }[response.target]
     if (!enabled) return { action, status: 'skipped', detail: `${response.target} blocks are off` }
     if (response.target === 'ip' && exempt.has(response.value)) return { action, status: 'skipped', detail: 'address is exempt from blocking' }
-    deps.blocks.add({ kind: response.target, value: response.value, reason: detection.detector, alertId, seconds: response.seconds })
+    await deps.blocks.add(tx, { kind: response.target, value: response.value, reason: detection.detector, alertId, seconds: response.seconds })
     return { action, status: 'done' }
   }
 
@@ -57,7 +65,9 @@ export function createAlertCenter(config: AuditConfig, deps: AlertDeps): AlertCe
     } catch (error) {
       outcome = { action: alert.outcome.action, status: 'failed', detail: (error as Error).message.slice(0, 200) }
     }
-    setResponse.run(JSON.stringify({ ...response, outcome }), alert.id)
+    const text = JSON.stringify({ ...response, outcome })
+    await deps.exclusive((writer) => writer.transaction((tx) => tx.run('UPDATE alerts SET response = ? WHERE id = ?', [text, alert.id])))
+      .catch((error: unknown) => deps.log.error({ err: error, alert: alert.id }, 'recording an alert response failed'))
     return { ...alert, outcome }
   }
 
@@ -78,13 +88,19 @@ export function createAlertCenter(config: AuditConfig, deps: AlertDeps): AlertCe
   async function raiseAll(detections: readonly Detection[]): Promise<Alert[]> {
     if (detections.length === 0) return []
     const time = deps.clock.now()
-    const alerts = deps.db.transaction(() => detections.map((detection) => {
-      const id = `alrt_${randomUUID().replaceAll('-', '')}`
-      const outcome = decide(id, detection)
-      const response = detection.response ? JSON.stringify({ ...detection.response, ...(outcome ? { outcome } : {}) }) : null
-      const { seq } = insert.get(id, detection.detector, detection.severity, detection.key, detection.summary, time, JSON.stringify(detection.details), response) as { seq: number }
-      return { ...detection, seq, id, time: new Date(time).toISOString(), ...(outcome ? { outcome } : {}) } as Alert
+    const alerts = await deps.exclusive((writer) => writer.transaction(async (tx) => {
+      const made: Alert[] = []
+      for (const detection of detections) {
+        const id = `alrt_${randomUUID().replaceAll('-', '')}`
+        const outcome = await decide(tx, id, detection)
+        const response = detection.response ? JSON.stringify({ ...detection.response, ...(outcome ? { outcome } : {}) }) : null
+        const { seq } = (await tx.one<{ seq: number }>('INSERT INTO alerts (id, detector, severity, key, summary, time, details, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq',
+          [id, detection.detector, detection.severity, detection.key, detection.summary, time, JSON.stringify(detection.details), response]))!
+        made.push({ ...detection, seq, id, time: new Date(time).toISOString(), ...(outcome ? { outcome } : {}) } as Alert)
+      }
+      return made
     }))
+    deps.blocks.notify()
     return await Promise.all(alerts.map(async (alert) => {
       const done = await lock(alert)
       announce(done)
@@ -97,8 +113,9 @@ export function createAlertCenter(config: AuditConfig, deps: AlertDeps): AlertCe
     async raise(detection) {
       return (await raiseAll([detection]))[0]!
     },
-    list(after, limit) {
-      return (list.all(after, limit) as AlertRow[]).map((row) => {
+    async list(after, limit) {
+      const rows = await deps.store.all<AlertRow>('SELECT seq, id, detector, severity, key, summary, time, details, response FROM alerts WHERE seq > ? ORDER BY seq LIMIT ?', [after, limit])
+      return rows.map((row) => {
         const response = row.response ? JSON.parse(row.response) as Detection['response'] & { outcome?: ResponseOutcome } : undefined
         const { outcome, ...rest } = response ?? {}
         return {

@@ -12,7 +12,7 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import type { AuditActor, Clock, Database, Logger } from '@bulwark/core'
+import type { AuditActor, Clock, Logger, SqlExecutor } from '@bulwark/core'
 import {
   canonicalJson, exportFileLines, exportLineFromLeaf, leafHash, signTreeHead, verifyExport, type Checkpoint, type SignedTreeHead,
 } from '@bulwark/sdk/audit'
@@ -36,8 +36,8 @@ type CheckpointRow = {
 }
 
 /** The latest archive cut stored in the log's database, if any (read before the log is built: the tree starts there). */
-export function loadCheckpoint(db: Database, publicKeyPem: string): CheckpointRecord | undefined {
-  const row = db.prepare('SELECT * FROM checkpoints ORDER BY tree_size DESC LIMIT 1').get() as CheckpointRow | undefined
+export async function loadCheckpoint(db: SqlExecutor, publicKeyPem: string): Promise<CheckpointRecord | undefined> {
+  const row = await db.one<CheckpointRow>('SELECT first_index, tree_size, root_hash, timestamp, signature, key_id, frontier, segment, segment_sha256 FROM checkpoints ORDER BY tree_size DESC LIMIT 1')
   if (!row) return undefined
   let frontier: string[]
   try {
@@ -53,7 +53,7 @@ export function loadCheckpoint(db: Database, publicKeyPem: string): CheckpointRe
 }
 
 export type ArchiverDeps = {
-  db: Database
+  db: SqlExecutor
   log: AuditLog
   heads: TreeHeads
   key: SigningKey
@@ -68,8 +68,10 @@ export type ArchiverDeps = {
 export type Archiver = {
   readonly dir: string
   latest(): CheckpointRecord | undefined
+  /** A cut another instance made (a follower catching up). */
+  setLatest(record: CheckpointRecord): void
   /** The cut the retention limits ask for now (> the live log's first index), if any. */
-  due(): number | undefined
+  due(): Promise<number | undefined>
   /** Archives [base, upTo) (default: what the limits ask for); undefined when there is nothing to cut. One run at a time. */
   run(options?: { upTo?: number; actor?: AuditActor; requestId?: string }): Promise<ArchiveResult | undefined>
   /** Starts the schedule, and the check after commits that cross the entry cap. */
@@ -81,17 +83,17 @@ const pad = (n: number) => String(n).padStart(16, '0')
 
 export function createArchiver(config: RetentionConfig, deps: ArchiverDeps): Archiver {
   const { db, log, heads, key } = deps
-  const receivedAt = db.prepare("SELECT json_extract(data, '$.received') AS received FROM entries WHERE seq = ?")
-  const insertCheckpoint = db.prepare(`INSERT INTO checkpoints (first_index, tree_size, root_hash, timestamp, signature, key_id, frontier, segment, segment_sha256)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
   let latest = deps.initial
   let running: Promise<unknown> = Promise.resolve()
   let busy = false
   let timer: NodeJS.Timeout | undefined
 
-  const receivedMs = (seq: number): number => Date.parse(String((receivedAt.get(seq) as { received?: string } | undefined)?.received))
+  const receivedMs = async (seq: number): Promise<number> => {
+    const row = await db.one<{ data: string }>('SELECT data FROM entries WHERE seq = ?', [seq])
+    try { return Date.parse(String((JSON.parse(row?.data ?? '{}') as { received?: string }).received)) } catch { return Number.NaN }
+  }
 
-  function due(): number | undefined {
+  async function due(): Promise<number | undefined> {
     const base = log.base
     const size = log.size
     if (size <= base) return undefined
@@ -99,12 +101,12 @@ export function createArchiver(config: RetentionConfig, deps: ArchiverDeps): Arc
     let cut = size - base > config.maxEntries ? size - Math.floor(config.maxEntries / 2) : base
     // Entries are appended in `received` order: binary search for the first one young enough to keep.
     const cutoff = deps.clock.now() - config.maxAgeDays * DAY_MS
-    if (receivedMs(base) < cutoff) {
+    if (await receivedMs(base) < cutoff) {
       let lo = base
       let hi = size
       while (lo < hi) {
         const mid = Math.floor((lo + hi) / 2)
-        if (receivedMs(mid) < cutoff) lo = mid + 1
+        if (await receivedMs(mid) < cutoff) lo = mid + 1
         else hi = mid
       }
       cut = Math.max(cut, lo)
@@ -119,8 +121,9 @@ export function createArchiver(config: RetentionConfig, deps: ArchiverDeps): Arc
 
   async function archive(options: { upTo?: number; actor?: AuditActor; requestId?: string }): Promise<ArchiveResult | undefined> {
     if (!log.bootIntegrity.ok) throw AuditErrors.logTampered()
+    if (!log.writable) throw AuditErrors.notLeader()
     const first = log.base
-    const cut = options.upTo ?? due()
+    const cut = options.upTo ?? await due()
     if (cut === undefined || cut <= first) return undefined
     if (cut > log.size) throw AuditErrors.badQuery(`the log holds ${log.size} entries`)
 
@@ -138,7 +141,7 @@ export function createArchiver(config: RetentionConfig, deps: ArchiverDeps): Arc
       for (let from = first; from < cut; from += CHUNK) {
         const to = Math.min(from + CHUNK, cut)
         let text = ''
-        const rows = log.rows(from, to)
+        const rows = await log.rows(from, to)
         for (let i = from, r = 0; i < to; i++, r++) {
           const row = rows[r]
           // The hash the log computed when it appended the entry: a row changed since does not get archived.
@@ -173,10 +176,11 @@ export function createArchiver(config: RetentionConfig, deps: ArchiverDeps): Arc
       details: { firstIndex: first, treeSize: cut, entries: cut - first, segment, sha256, rootHash: treeHead.rootHash },
     }])
     const record: CheckpointRecord = { firstIndex: first, segment, segmentSha256: sha256, frontier, treeHead }
-    log.prune(cut, () => {
-      insertCheckpoint.run(first, cut, treeHead.rootHash, treeHead.timestamp, treeHead.signature, treeHead.keyId, JSON.stringify(frontier), segment, sha256)
-      heads.dropBelow(cut)
-    })
+    await log.exclusive((writer) => log.prune(writer, cut, async (tx) => {
+      await tx.run(`INSERT INTO checkpoints (first_index, tree_size, root_hash, timestamp, signature, key_id, frontier, segment, segment_sha256)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, [first, cut, treeHead.rootHash, treeHead.timestamp, treeHead.signature, treeHead.keyId, JSON.stringify(frontier), segment, sha256])
+      await heads.dropBelow(tx, cut)
+    }))
     latest = record
     deps.logger.info({ firstIndex: first, treeSize: cut, segment, sha256 }, 'audit entries archived')
     return { segment, firstIndex: first, treeSize: cut, sha256, treeHead }
@@ -192,13 +196,22 @@ export function createArchiver(config: RetentionConfig, deps: ArchiverDeps): Arc
   }
 
   function scheduled(): void {
-    if (busy || !log.bootIntegrity.ok || due() === undefined) return
-    run().catch((error: unknown) => deps.logger.error({ err: error }, 'archiving audit entries failed; nothing was removed'))
+    if (busy || !log.bootIntegrity.ok || !log.writable) return
+    busy = true
+    due().then((cut) => {
+      busy = false
+      if (cut === undefined) return
+      run().catch((error: unknown) => deps.logger.error({ err: error }, 'archiving audit entries failed; nothing was removed'))
+    }, (error: unknown) => {
+      busy = false
+      deps.logger.error({ err: error }, 'checking the retention limits failed')
+    })
   }
 
   return {
     dir: deps.dir,
     latest: () => latest,
+    setLatest(record) { if (!latest || record.treeHead.treeSize > latest.treeHead.treeSize) latest = record },
     due,
     run,
     start() {

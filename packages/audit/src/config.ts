@@ -23,6 +23,12 @@ export const AuditConfigSchema = Type.Object({
   bodyLimitBytes: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 8 * 1024 * 1024 }),
   /** A signed tree head is made at least this often (and on demand). */
   treeHeadIntervalSeconds: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
+  /**
+   * PostgreSQL replicas: how often a follower tries the writer lock (and the
+   * writer checks its connection). A takeover after the writer dies takes
+   * about this long plus the new writer's catch-up with the log.
+   */
+  leaderRetryMs: Type.Integer({ minimum: 100, maximum: 5000, default: 1000 }),
   /** POSTed each alert as JSON (optional). */
   webhookUrl: Type.Optional(Type.String({ pattern: '^https?://', maxLength: 2048 })),
   responses: Type.Object({

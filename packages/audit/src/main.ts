@@ -12,9 +12,9 @@ runComponent({
   async start(rt) {
     const config = loadConfig(AuditConfigSchema, { source: 'config.json components.audit', value: rt.config })
     const identity = rt.bootstrap.peers.identity ? rt.peer('identity') : undefined
-    const service = createAuditService(config, {
+    const service = await createAuditService(config, {
       log: rt.log, metrics: rt.metrics, health: rt.health, clock: rt.clock, trustDomain: rt.bootstrap.trustDomain,
-      dataDir: rt.paths.componentDir('audit'), https: rt.httpsOptions(),
+      dataDir: rt.paths.componentDir('audit'), storage: rt.bootstrap.storage, https: rt.httpsOptions(),
       ...(identity ? { lockAccount: createIdentityLocker(identity) } : {}),
     })
     return { app: service.app, close: () => service.close() }

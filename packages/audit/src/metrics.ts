@@ -34,6 +34,7 @@ export function createAuditMetrics(metrics: Metrics, clock: Clock): { committed(
         name: 'bulwark_audit_tree_head_age_seconds', help: 'Seconds since the last signed tree head', registers,
         collect() { const age = heads.ageSeconds(); this.set(Number.isFinite(age) ? age : -1) },
       })
+      new Gauge({ name: 'bulwark_audit_writer', help: '1 while this replica is the log\'s writer (holds the writer lock on PostgreSQL)', registers, collect() { this.set(log.writable ? 1 : 0) } })
       new Gauge({ name: 'bulwark_audit_integrity_ok', help: '1 when the store verified at boot', registers, collect() { this.set(log.bootIntegrity.ok ? 1 : 0) } })
     },
   }

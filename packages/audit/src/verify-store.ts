@@ -2,7 +2,7 @@
 // (the in-memory tree, built from leaves as they were committed) and against
 // every signed tree head. Names the first bad index: an edited row, a removed
 // or moved one, one inserted, or the store cut short.
-import type { Database } from '@bulwark/core'
+import type { SqlStore } from '@bulwark/core'
 import {
   checkLeafData, checkpointStart, createRootAccumulator, frontierHeights, leafHash, verifyTreeHead, type Checkpoint, type SignedTreeHead,
 } from '@bulwark/sdk/audit'
@@ -30,23 +30,23 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * binary search finds the first failing head; the bad entry lies between the
  * previous head's size and its own (one commit).
  */
-export function checkTreeHeads(log: AuditLog, heads: TreeHeads, publicKeyPem: string): Integrity {
-  const count = heads.count()
+export async function checkTreeHeads(log: AuditLog, heads: TreeHeads, publicKeyPem: string): Promise<Integrity> {
+  const count = await heads.count()
   const matches = (head: SignedTreeHead) => head.treeSize >= log.base && head.treeSize <= log.size && log.tree.root(head.treeSize).toString('hex') === head.rootHash
   let good = -1
   let bad = count
   while (bad - good > 1) {
     const mid = Math.floor((good + bad) / 2)
-    if (matches(heads.nth(mid)!)) good = mid
+    if (matches((await heads.nth(mid))!)) good = mid
     else bad = mid
   }
-  const latest = heads.nth(count - 1)
+  const latest = await heads.nth(count - 1)
   if (bad === count) {
     if (latest && !verifyTreeHead(latest, publicKeyPem)) return { ok: false, problem: 'the latest signed tree head has a bad signature' }
     return { ok: true }
   }
-  const failing = heads.nth(bad)!
-  const from = good >= 0 ? heads.nth(good)!.treeSize : log.base
+  const failing = (await heads.nth(bad))!
+  const from = good >= 0 ? (await heads.nth(good))!.treeSize : log.base
   const when = new Date(failing.timestamp).toISOString()
   if (!verifyTreeHead(failing, publicKeyPem)) return { ok: false, firstBadIndex: from, problem: `the tree head of size ${failing.treeSize} signed at ${when} was altered` }
   if (failing.treeSize > log.size && from >= log.size) {
@@ -72,10 +72,10 @@ export function checkCheckpoint(checkpoint: Checkpoint | undefined, publicKeyPem
   return { ok: true }
 }
 
-export async function verifyStore(db: Database, log: AuditLog, heads: TreeHeads, publicKeyPem: string, checkpoint?: Checkpoint): Promise<VerifyReport> {
+export async function verifyStore(store: SqlStore, log: AuditLog, heads: TreeHeads, publicKeyPem: string, checkpoint?: Checkpoint): Promise<VerifyReport> {
   const boot = log.bootIntegrity
   if (!boot.ok) return { ok: false, treeSize: log.size, checked: 0, ...(boot.firstBadIndex === undefined ? {} : { firstBadIndex: boot.firstBadIndex }), problem: boot.problem }
-  const head = heads.current()
+  const head = await heads.current()
   const size = head.treeSize
   const base = { treeSize: size, treeHead: head }
   if (!verifyTreeHead(head, publicKeyPem) || log.tree.root(size).toString('hex') !== head.rootHash) {
@@ -90,7 +90,7 @@ export async function verifyStore(db: Database, log: AuditLog, heads: TreeHeads,
   }
   for (let start = first; start < size; start += CHUNK) {
     const end = Math.min(start + CHUNK, size)
-    const rows = log.rows(start, end)
+    const rows = await log.rows(start, end)
     for (let i = start, r = 0; i < end; i++, r++) {
       const row = rows[r]
       if (!row || row.seq !== i) return { ...base, ok: false, checked: i, firstBadIndex: i, problem: `entry ${i} is missing or out of place in the store` }
@@ -106,8 +106,14 @@ export async function verifyStore(db: Database, log: AuditLog, heads: TreeHeads,
     }
     await new Promise((resolve) => setImmediate(resolve))
   }
-  // Synchronous with respect to commits: the tree and the table must hold the same count.
-  const { count } = db.prepare('SELECT COUNT(*) AS count FROM entries').get() as { count: number }
+  // Between commits, the tree and the table must hold the same count. A follower
+  // counts below its size only: the writer may have committed more since.
+  const count = await log.settled(async () => {
+    const row = log.writable
+      ? await store.one<{ count: number }>('SELECT COUNT(*) AS count FROM entries')
+      : await store.one<{ count: number }>('SELECT COUNT(*) AS count FROM entries WHERE seq < ?', [log.size])
+    return row!.count
+  })
   if (count !== log.size - first) {
     return { ...base, ok: false, checked: size - first, firstBadIndex: Math.min(log.size, first + count), problem: `the store holds ${count} entries, the log ${log.size - first} (from ${first})` }
   }

@@ -163,7 +163,7 @@ test('alerts lists what the detectors raised, with the response', async () => {
 
 async function incidents(): Promise<any[]> {
   await audit.service.audit.flush()
-  return audit.service.log.query({ after: -1, limit: 10_000, order: 'asc' }).map((d) => JSON.parse(d).event).filter((e) => e.component === 'cli')
+  return (await audit.service.log.query({ after: -1, limit: 10_000, order: 'asc' })).map((d) => JSON.parse(d).event).filter((e) => e.component === 'cli')
 }
 
 test('incident revoke calls identity as the operator and is itself audited', async () => {

@@ -1,10 +1,11 @@
 // Shared set-up: a real audit service on 127.0.0.1:0 behind real mTLS
-// (testkit CA), real SQLite in a temp dir, and clients holding SVIDs.
+// (testkit CA), real SQLite in a temp dir (or a real PostgreSQL with
+// `storage`), and clients holding SVIDs.
 import { randomUUID } from 'node:crypto'
 import { Agent, request } from 'undici'
 import {
   attachMtls, createHealth, createManualClock, createMetrics, createMtlsAgent, createSilentLogger, loadConfig,
-  mtlsServerOptions, operatorSpiffeId, type AuditEvent, type Clock,
+  mtlsServerOptions, operatorSpiffeId, type AuditEvent, type BootstrapMessage, type Clock,
 } from '@bulwark/core'
 import { createTestCa, tempDir, type TestCa } from '@bulwark/testkit'
 import { AuditConfigSchema } from '../src/config.ts'
@@ -28,7 +29,11 @@ export type Harness = {
   close(): Promise<void>
 }
 
-export type StartOptions = { port?: number; ca?: TestCa; dir?: string; clock?: ReturnType<typeof createManualClock>; lockAccount?: LockAccount; config?: Record<string, unknown> }
+export type StartOptions = {
+  port?: number; ca?: TestCa; dir?: string; clock?: ReturnType<typeof createManualClock>; lockAccount?: LockAccount; config?: Record<string, unknown>
+  /** The bootstrap's storage (PostgreSQL); SQLite in `dir` without. */
+  storage?: BootstrapMessage['storage']
+}
 
 export async function startAudit(options: StartOptions = {}): Promise<Harness> {
   const ca = options.ca ?? await createTestCa()
@@ -37,9 +42,9 @@ export async function startAudit(options: StartOptions = {}): Promise<Harness> {
   const clock = options.clock ?? createManualClock(Date.UTC(2026, 10, 23, 12))
   const source = await ca.source('audit')
   const config = loadConfig(AuditConfigSchema, { value: options.config ?? {} })
-  const service = createAuditService(config, {
+  const service = await createAuditService(config, {
     log: createSilentLogger(), metrics: createMetrics('audit'), health: createHealth(), clock: clock as Clock,
-    trustDomain: ca.trustDomain, dataDir: dir, https: mtlsServerOptions(source), lockAccount: options.lockAccount,
+    trustDomain: ca.trustDomain, dataDir: dir, https: mtlsServerOptions(source), lockAccount: options.lockAccount, storage: options.storage,
   })
   attachMtls(service.app.server as never, source)
   await service.app.listen({ host: '127.0.0.1', port: options.port ?? 0 })
@@ -108,5 +113,5 @@ export function makeEvent(component: string, overrides: Partial<AuditEvent> = {}
 /** Entries written by callers (the service's own `audit.*`/`alert.*` records left out). */
 export async function callerEntries(harness: Harness): Promise<number> {
   await harness.service.audit.flush()
-  return harness.service.log.query({ after: -1, limit: 1_000_000, order: 'asc' }).filter((data) => !data.includes('"component":"audit"')).length
+  return (await harness.service.log.query({ after: -1, limit: 1_000_000, order: 'asc' })).filter((data) => !data.includes('"component":"audit"')).length
 }

@@ -92,9 +92,9 @@ test('password spraying blocks the address on the gateway feed (long-poll wakes 
   assert.equal(feed.blocks[0].value, '203.0.113.66')
   assert.equal(feed.blocks[0].reason, 'password_spraying')
   assert.equal(Date.parse(feed.blocks[0].expiresAt) - Date.parse(feed.blocks[0].createdAt), 900_000)
-  assert.ok(harness.service.blocks.isBlocked('ip', '203.0.113.66'))
+  assert.ok(await harness.service.blocks.isBlocked('ip', '203.0.113.66'))
   harness.clock.advance(901_000)
-  assert.equal(harness.service.blocks.isBlocked('ip', '203.0.113.66'), false)
+  assert.equal(await harness.service.blocks.isBlocked('ip', '203.0.113.66'), false)
   assert.deepEqual((await gateway.call('GET', `/v1/blocks?after=${before}`)).body.blocks, [])
 })
 
@@ -104,7 +104,7 @@ test('a loopback address is never blocked automatically; the alert says why', as
   await harness.service.audit.flush()
   const alert = (await operator.call('GET', '/v1/alerts')).body.alerts.find((a: any) => a.key === 'ip:127.0.0.1')
   assert.equal(alert.outcome.status, 'skipped')
-  assert.equal(harness.service.blocks.isBlocked('ip', '127.0.0.1'), false)
+  assert.equal(await harness.service.blocks.isBlocked('ip', '127.0.0.1'), false)
 })
 
 test('a fresh feed answers position 1, not 0, so a client starting at 0 gets a position it can wait on', async () => {

@@ -78,7 +78,7 @@ test('audit archive cuts the entries older than maxAgeDays into a signed 0600 se
   db.close()
   // The cut is recorded in the log itself, after the cut.
   await harness.service.audit.flush()
-  const event = harness.service.log.query({ after: -1, limit: 100, order: 'asc', type: 'audit.archived' }).map((d) => JSON.parse(d))[0]
+  const event = (await harness.service.log.query({ after: -1, limit: 100, order: 'asc', type: 'audit.archived' })).map((d) => JSON.parse(d))[0]
   assert.ok(event.index >= 12)
   assert.deepEqual(
     { ...event.event.details },
@@ -187,7 +187,7 @@ test('nothing is dropped: the segments and the live log together hold every even
     }
   }
   await harness.service.audit.flush()
-  for (const data of harness.service.log.query({ after: -1, limit: 10_000, order: 'asc' })) seen.push(JSON.parse(data).event.id)
+  for (const data of await harness.service.log.query({ after: -1, limit: 10_000, order: 'asc' })) seen.push(JSON.parse(data).event.id)
   const callers = seen.filter((id) => appended.includes(id))
   assert.deepEqual(callers, appended)
   assert.equal(new Set(seen).size, seen.length)

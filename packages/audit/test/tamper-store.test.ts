@@ -93,9 +93,9 @@ test('after a restart, a store edited while the service was down (leaf hash reco
   const operator = await restarted.operator()
   const alerts = await operator.call('GET', '/v1/alerts')
   assert.ok(alerts.body.alerts.some((a: any) => a.detector === 'log_tamper'))
-  const before = restarted.service.heads.count()
+  const before = await restarted.service.heads.count()
   assert.equal((await operator.call('GET', '/v1/tree-head')).status, 200)
-  assert.equal(restarted.service.heads.count(), before, 'nothing is signed over a tampered store')
+  assert.equal(await restarted.service.heads.count(), before, 'nothing is signed over a tampered store')
 })
 
 test('after a restart, an edit inside a batch is found to the batch', async () => {

@@ -40,6 +40,26 @@ export type SqlStore = SqlExecutor & {
    */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>
   close(): Promise<void>
+  /**
+   * PostgreSQL only: one dedicated connection, for what belongs to a session
+   * (a session-level advisory lock). What runs on it runs on that connection,
+   * so while the session holds a lock, its transactions are the lock holder's.
+   */
+  session?(): Promise<SqlSession>
+}
+
+/**
+ * One dedicated connection (PostgreSQL). Statements and transactions take
+ * turns on it. When the connection fails, `lost` resolves and every later
+ * statement is refused (BW_STORE_UNAVAILABLE); its session locks are gone.
+ */
+export type SqlSession = SqlExecutor & {
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>
+  readonly alive: boolean
+  /** Resolves once the connection is lost or released. */
+  readonly lost: Promise<void>
+  /** Closes the connection (its session locks go with it). */
+  release(): Promise<void>
 }
 
 /** A schema change: one SQL text for both engines, or one per dialect. Several statements may be given, separated by `;`. */

@@ -11,7 +11,7 @@ import { describePostgresUrl, postgresLabel, postgresPassword, checkPostgresUrl 
 import { toPostgresPlaceholders } from './sql-placeholders.ts'
 import {
   StoreErrors, StoreQueryError, createTransactionGuard, migrationSql, schemaOf,
-  type Migration, type OpenStoreOptions, type SqlExecutor, type SqlResult, type SqlStore, type SqlValue,
+  type Migration, type OpenStoreOptions, type SqlExecutor, type SqlResult, type SqlSession, type SqlStore, type SqlValue,
 } from './sql-store.ts'
 
 const INT8 = 20
@@ -116,6 +116,22 @@ export async function openPostgresStore(component: string, url: string, options:
     }
   }
 
+  /** BEGIN … COMMIT on `client`, ROLLBACK when `fn` or the commit throws; `broken` when even the rollback failed. */
+  async function onClient<T>(client: pg.PoolClient, fn: (tx: SqlExecutor) => Promise<T>, broken: () => void): Promise<T> {
+    let open = true
+    try {
+      await client.query('BEGIN').catch((error: unknown) => { throw toStoreError(error) })
+      const result = await guard.run(() => fn(executor((q) => client.query(q), () => open, false)))
+      open = false
+      await client.query('COMMIT').catch((error: unknown) => { throw toStoreError(error) })
+      return result
+    } catch (error) {
+      open = false
+      await client.query('ROLLBACK').catch(() => broken())
+      throw error
+    }
+  }
+
   return {
     ...executor((q) => pool.query(q), () => true, true),
     component,
@@ -124,21 +140,56 @@ export async function openPostgresStore(component: string, url: string, options:
       guard.check()
       if (closed) throw StoreErrors.unavailable(`store \`${component}\` is closed`)
       const client = await connect()
-      let open = true
       let broken = false
       try {
-        await client.query('BEGIN').catch((error: unknown) => { throw toStoreError(error) })
-        const result = await guard.run(() => fn(executor((q) => client.query(q), () => open, false)))
-        open = false
-        await client.query('COMMIT').catch((error: unknown) => { throw toStoreError(error) })
-        return result
-      } catch (error) {
-        open = false
-        await client.query('ROLLBACK').catch(() => { broken = true })
-        throw error
+        return await onClient(client, fn, () => { broken = true })
       } finally {
         // A connection whose rollback failed is in an unknown state: destroy it.
         client.release(broken ? true : undefined)
+      }
+    },
+    async session(): Promise<SqlSession> {
+      if (closed) throw StoreErrors.unavailable(`store \`${component}\` is closed`)
+      const client = await connect()
+      let alive = true
+      let released = false
+      let markLost!: () => void
+      const lost = new Promise<void>((resolve) => { markLost = resolve })
+      const drop = (error?: unknown) => {
+        if (!alive) return
+        alive = false
+        if (error) options.log?.warn({ store: label, code: (error as { code?: string }).code }, 'a dedicated database connection failed')
+        markLost()
+      }
+      client.on('error', drop)
+      client.on('end', () => drop())
+      let tail: Promise<unknown> = Promise.resolve()
+      const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
+        const result = tail.then(() => {
+          if (!alive || closed) throw StoreErrors.unavailable(`postgres ${label}: the dedicated connection is gone`)
+          return fn()
+        })
+        tail = result.catch(() => {})
+        return result
+      }
+      const direct = executor((q) => client.query(q), () => true, false)
+      const turn = <R>(call: () => Promise<R>): Promise<R> => inTurn(call)
+      return {
+        dialect: 'postgres',
+        query: (sql, values) => turn(() => direct.query(sql, values)),
+        all: (sql, values) => turn(() => direct.all(sql, values)),
+        one: (sql, values) => turn(() => direct.one(sql, values)),
+        run: (sql, values) => turn(() => direct.run(sql, values)),
+        transaction: (fn) => inTurn(() => onClient(client, fn, () => drop(new Error('rollback failed')))),
+        get alive() { return alive },
+        lost,
+        async release() {
+          if (released) return
+          released = true
+          drop()
+          // Destroyed, never back to the pool: its session (and locks) must end with it.
+          client.release(true)
+        },
       }
     },
     async close() {

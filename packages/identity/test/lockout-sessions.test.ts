@@ -32,7 +32,7 @@ before(async () => {
   const source = await h.ca.source('audit')
   const toIdentity = createMtlsAgent(source, { verifyPeer: expectSpiffeId(serviceSpiffeId(h.ca.trustDomain, 'identity')) })
   agents.push(toIdentity)
-  audit = createAuditService(loadConfig(AuditConfigSchema, { value: {} }), {
+  audit = await createAuditService(loadConfig(AuditConfigSchema, { value: {} }), {
     log: createSilentLogger(), metrics: createMetrics('audit'), health: createHealth(), clock: h.clock, trustDomain: h.ca.trustDomain,
     dataDir: auditDir.path, https: mtlsServerOptions(source), lockAccount: createIdentityLocker({ url: h.url, dispatcher: toIdentity }),
   })

@@ -73,7 +73,10 @@ function run(bin: string, args: string[], what: string): void {
  * await using pg = await startPostgres()
  * const url = await pg.createDatabase()
  */
-export async function startPostgres(): Promise<TestPostgres> {
+export async function startPostgres(options: {
+  /** fsync and synchronous commit on, as in production (benchmarks of durable writes); tests run faster without. */
+  durable?: boolean
+} = {}): Promise<TestPostgres> {
   const bins = findPostgresBinaries()
   if (!bins) throw new Error(postgresSkipReason() || 'no PostgreSQL binaries')
   const dir = mkdtempSync(join(tmpdir(), 'bulwark-pg-'))
@@ -101,7 +104,8 @@ export async function startPostgres(): Promise<TestPostgres> {
     let port = 0
     for (let attempt = 0; ; attempt++) {
       port = await freePort()
-      const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=16MB`
+      const durability = options.durable ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off'
+      const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1${durability} -c max_connections=200 -c shared_buffers=16MB`
       try {
         run(bins.pgCtl, ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', opts, 'start'], 'pg_ctl start')
         started = true

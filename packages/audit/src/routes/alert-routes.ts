@@ -10,7 +10,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: { access: Access
     requireReader(request, deps.access)
     const after = intParam(request.query, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 })!
     const limit = intParam(request.query, 'limit', { min: 1, max: 1000, fallback: 100 })!
-    return { alerts: deps.alerts.list(after, limit) }
+    return { alerts: await deps.alerts.list(after, limit) }
   })
 
   app.get('/v1/blocks', async (request) => {

@@ -7,7 +7,7 @@ import { segmentPath, type Archiver } from '../archive.ts'
 import { AuditErrors } from '../errors.ts'
 import { requireOperator, type Access } from './access.ts'
 
-export function registerArchiveRoutes(app: FastifyInstance, deps: { access: Access; archiver: Archiver }): void {
+export function registerArchiveRoutes(app: FastifyInstance, deps: { access: Access; archiver: Archiver; refresh(): Promise<void> }): void {
   app.post('/v1/archive', async (request) => {
     requireOperator(request, deps.access)
     const body = (request.body ?? {}) as Record<string, unknown>
@@ -23,8 +23,9 @@ export function registerArchiveRoutes(app: FastifyInstance, deps: { access: Acce
 
   app.get('/v1/archive', async (request) => {
     requireOperator(request, deps.access)
+    await deps.refresh()
     const latest = deps.archiver.latest()
-    return { checkpoint: latest ?? null, due: deps.archiver.due() ?? null }
+    return { checkpoint: latest ?? null, due: (await deps.archiver.due()) ?? null }
   })
 
   app.get('/v1/archive/segments/:name', async (request, reply) => {

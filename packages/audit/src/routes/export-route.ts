@@ -15,12 +15,12 @@ import { intParam, requireOperator, type Access } from './access.ts'
 
 const CHUNK = 2000
 
-function* lines(log: AuditLog, head: SignedTreeHead, start: number, end: number, checkpoint: Checkpoint | undefined): Generator<string> {
+async function* lines(log: AuditLog, head: SignedTreeHead, start: number, end: number, checkpoint: Checkpoint | undefined): AsyncGenerator<string> {
   if (checkpoint && start === checkpoint.treeHead.treeSize) yield `${canonicalJson({ checkpoint: { frontier: checkpoint.frontier, treeHead: checkpoint.treeHead } })}\n`
   for (let from = start; from < end; from += CHUNK) {
     const to = Math.min(from + CHUNK, end)
     let out = ''
-    for (const row of log.rows(from, to)) {
+    for (const row of await log.rows(from, to)) {
       // The hash the log computed when it appended the entry (not the stored column), so a changed row shows.
       const hash = row.seq < log.size ? log.tree.leafView(row.seq) : row.leaf_hash
       try {
@@ -34,11 +34,14 @@ function* lines(log: AuditLog, head: SignedTreeHead, start: number, end: number,
   if (end === head.treeSize) yield `${canonicalJson({ treeHead: head })}\n`
 }
 
-export function registerExportRoute(app: FastifyInstance, deps: { access: Access; log: AuditLog; heads: TreeHeads; audit: AuditSink; checkpoint(): Checkpoint | undefined }): void {
+export function registerExportRoute(app: FastifyInstance, deps: { access: Access; log: AuditLog; heads: TreeHeads; audit: AuditSink; refresh(): Promise<void>; checkpoint(): Checkpoint | undefined }): void {
   app.get('/v1/export', async (request, reply) => {
     requireOperator(request, deps.access)
+    // An export is recorded (`audit.exported`) before it streams: only the writer can, so a follower sends the caller there.
+    if (!deps.log.writable) throw AuditErrors.notLeader('exports are served by the writer replica; retry')
+    await deps.refresh()
     const size = intParam(request.query, 'size', { min: 0, max: deps.log.size })
-    const head = size === undefined ? deps.heads.current() : deps.heads.bySize(size)
+    const head = size === undefined ? await deps.heads.current() : await deps.heads.bySize(size)
     if (size !== undefined && size < deps.log.base) throw AuditErrors.archived(`entries below ${deps.log.base} were archived; export a size from ${deps.log.base} on`)
     if (!head) throw AuditErrors.noTreeHead(`no signed tree head of size ${size}; take one from GET /v1/tree-head`)
     const asked = intParam(request.query, 'start', { min: 0, max: head.treeSize, fallback: 0 })!
