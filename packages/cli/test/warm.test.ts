@@ -9,7 +9,7 @@ test('warming loads every component’s modules (none starts anything) and fills
   using dir = tempDir('bulwark-warm-')
   const { warmed, failed } = await warmCodeCaches({ cacheDir: dir.path })
   assert.deepEqual(failed, [])
-  assert.equal(warmed.length, 10)
+  assert.equal(warmed.length, 11)
   assert.ok(readdirSync(join(dir.path, 'stripped')).filter((f) => f.endsWith('.js')).length > 50, 'type-stripped modules cached')
   assert.ok(readdirSync(join(dir.path, 'v8'), { recursive: true }).length > 0, 'V8 compile cache written')
 })
