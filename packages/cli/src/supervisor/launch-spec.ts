@@ -31,7 +31,6 @@ export function launchSpecOf(config: PlatformConfig, name: string, home: string)
     // supervisor starts as `bulwark sidecar` (owning the SVID and `port`) next to the app command.
     throw new PlannedFeatureError(`components.${name}: sidecar: planned (any-language services behind \`bulwark sidecar\` are not built yet); use a Node.js service with the sdk's runComponent`)
   }
-  if ((section.replicas ?? 1) > 1) throw new PlannedFeatureError(`components.${name}: replicas: planned; one process per service today`)
   const [program, ...args] = section.command
   return {
     kind: 'service',
