@@ -3,7 +3,7 @@
 // home on free loopback ports. Gives the gateway URL, the trust anchor, the
 // demo credentials and the CLI. Used by the e2e tests and `npm run demo`.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Agent, fetch as undiciFetch, type RequestInit } from 'undici'
 import { freePort, freePortBlock, tempDir } from '@bulwark/testkit'
@@ -28,9 +28,9 @@ export type System = {
   stop(): Promise<number | null>
 }
 
-export async function runCli(home: string, args: string[], timeoutMs = 60_000, input?: string) {
+export async function runCli(home: string, args: string[], timeoutMs = 60_000, input?: string, env?: Record<string, string>) {
   return await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_MAIN, '--home', home, ...args], { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [CLI_MAIN, '--home', home, ...args], { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) })
     let stdout = ''
     let stderr = ''
     child.stdout!.on('data', (d) => { stdout += d })
@@ -41,14 +41,24 @@ export async function runCli(home: string, args: string[], timeoutMs = 60_000, i
   })
 }
 
-export async function startSystem(options: { demo?: boolean; readyTimeoutMs?: number } = {}): Promise<System> {
+/**
+ * `env`: extra environment for `bulwark up` and every CLI call (e.g. BULWARK_DATABASE_URL);
+ * `configure`: edits config.json after `init` (replicas, ports).
+ */
+export async function startSystem(options: { demo?: boolean; readyTimeoutMs?: number; env?: Record<string, string>; configure?: (config: PlatformConfig) => void } = {}): Promise<System> {
   const dir = tempDir('bulwark-e2e-')
   const home = `${dir.path}/home`
   const basePort = await freePortBlock(10)
   const gatewayPort = await freePort()
   const init = await runCli(home, ['init', '--base-port', String(basePort), '--gateway-port', String(gatewayPort)])
   if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`)
-  const child: ChildProcess = spawn(process.execPath, [CLI_MAIN, '--home', home, 'up', ...(options.demo === false ? [] : ['--demo'])], { stdio: ['ignore', 'pipe', 'pipe'] })
+  if (options.configure) {
+    const config = JSON.parse(readFileSync(`${home}/config.json`, 'utf8')) as PlatformConfig
+    options.configure(config)
+    writeFileSync(`${home}/config.json`, JSON.stringify(config, null, 2))
+  }
+  const env = options.env ? { ...process.env, ...options.env } : process.env
+  const child: ChildProcess = spawn(process.execPath, [CLI_MAIN, '--home', home, 'up', ...(options.demo === false ? [] : ['--demo'])], { stdio: ['ignore', 'pipe', 'pipe'], env })
   let output = ''
   child.stdout!.on('data', (d) => { output += d })
   child.stderr!.on('data', (d) => { output += d })
@@ -68,7 +78,7 @@ export async function startSystem(options: { demo?: boolean; readyTimeoutMs?: nu
     home, gateway, rootPem, dispatcher, creds,
     output: () => output,
     fetch: (path, init = {}) => undiciFetch(new URL(path, gateway), { ...init, dispatcher }) as unknown as Promise<Response>,
-    cli: (args, timeoutMs) => runCli(home, args, timeoutMs),
+    cli: (args, timeoutMs) => runCli(home, args, timeoutMs, undefined, options.env),
     async stop() {
       // BULWARK_E2E_LOG=<dir> keeps every run's full output for post-mortems.
       if (process.env.BULWARK_E2E_LOG) {

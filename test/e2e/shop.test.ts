@@ -1,6 +1,8 @@
 // The demo shop end to end through the gateway, organised by the OWASP API
 // Security Top 10 (2023) risks that apply, then incident response, then the
 // scripted walkthrough (`npm run demo`) against the same instance.
+// BULWARK_E2E_POSTGRES=1 runs the same file on PostgreSQL (a throwaway
+// server from testkit's startPostgres, passed as BULWARK_DATABASE_URL).
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -8,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { generateKeyPair, SignJWT, decodeJwt, decodeProtectedHeader } from 'jose'
 import { startSystem, type System } from '../../scripts/lib/system.ts'
 import { discover, loginWithPkce } from '../../scripts/lib/oidc-driver.ts'
+import { startPostgres, type TestPostgres } from '@bulwark/testkit'
 
 let system: System
 const tokens: Record<string, string> = {}
@@ -24,8 +27,10 @@ async function api(method: string, path: string, token?: string, body?: unknown,
   return { status: res.status, json, headers: res.headers }
 }
 
+let pg: TestPostgres | undefined
 before(async () => {
-  system = await startSystem({ demo: true })
+  if (process.env.BULWARK_E2E_POSTGRES === '1') pg = await startPostgres()
+  system = await startSystem({ demo: true, ...(pg ? { env: { BULWARK_DATABASE_URL: await pg.createDatabase('shop') } } : {}) })
   const config = await discover(system, 'shop-cli')
   const scopes = system.creds.clients.find((c) => c.clientId === 'shop-cli')!.scopes.join(' ')
   for (const name of ['alice', 'bob', 'admin']) {
@@ -33,7 +38,10 @@ before(async () => {
     tokens[name] = (await loginWithPkce(system, config, user, scopes)).tokens.access_token
   }
 }, { timeout: 360_000 })
-after(async () => { await system?.stop() })
+after(async () => {
+  await system?.stop()
+  await pg?.stop()
+})
 
 let aliceOrder: { id: string }
 let alicePm: { id: string }

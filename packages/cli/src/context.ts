@@ -3,7 +3,7 @@
 // the operator's certificate and checks that component's SPIFFE ID.
 import { readFileSync, existsSync } from 'node:fs'
 import { Agent, request, createSvidSource, createMtlsAgent, describeCertificate, homePaths, loadPlatformConfig as loadPlatformConfigFile, operatorSpiffeId,
-  componentUrl, serviceSpiffeId, type HomePaths, type PlatformConfig } from '@bulwark/core/base'
+  componentUrl, componentUrls, serviceSpiffeId, type HomePaths, type PlatformConfig } from '@bulwark/core/base'
 
 export class CliError extends Error {
   readonly exitCode: number
@@ -24,7 +24,7 @@ export type CliContext = {
   /** The platform config; throws a CliError (exit 1) when the home is not initialised. */
   config(): PlatformConfig
   /** Calls a running component over mTLS as the operator. Non-2xx answers are returned, not thrown. */
-  call(component: string, method: string, path: string, body?: unknown, options?: { timeoutMs?: number; headers?: Record<string, string> }): Promise<CallResult>
+  call(component: string, method: string, path: string, body?: unknown, options?: { timeoutMs?: number; headers?: Record<string, string>; url?: string }): Promise<CallResult>
   /** Like call, but throws a CliError carrying the problem detail on a non-2xx answer. */
   callOk(component: string, method: string, path: string, body?: unknown): Promise<CallResult>
   close(): Promise<void>
@@ -44,8 +44,10 @@ export function createCliContext(options: { home: string; json: boolean; out?: (
     return config
   }
 
-  function agentFor(component: string): Agent {
-    const existing = agents.get(component)
+  /** `one`: a client of exactly the replica addressed (health of one replica), never spread over the others. */
+  function agentFor(component: string, one = false): Agent {
+    const key = one ? `${component}#one` : component
+    const existing = agents.get(key)
     if (existing) return existing
     const cfg = loadPlatformConfig()
     let keyPem: string, certPem: string
@@ -62,18 +64,21 @@ export function createCliContext(options: { home: string; json: boolean; out?: (
       bundlePem: readFileSync(paths.rootCert, 'utf8'), notAfter: info.notAfter, serial: info.serial,
     })
     const expected = serviceSpiffeId(cfg.trustDomain, component)
-    const agent = createMtlsAgent(source, { verifyPeer: (id) => id === expected, connections: 4 })
-    agents.set(component, agent)
+    // A component with replicas: the command reaches whichever is up (calls for one replica name its `url`, which is one of these).
+    const urls = component === 'gateway' || one ? [] : componentUrls(cfg, component)
+    const agent = createMtlsAgent(source, { verifyPeer: (id) => id === expected, connections: 4, ...(urls.length > 1 ? { replicas: urls } : {}) })
+    agents.set(key, agent)
     return agent
   }
 
-  async function call(component: string, method: string, path: string, body?: unknown, callOptions: { timeoutMs?: number; headers?: Record<string, string> } = {}): Promise<CallResult> {
-    const base = componentUrl(loadPlatformConfig(), component)
+  async function call(component: string, method: string, path: string, body?: unknown, callOptions: { timeoutMs?: number; headers?: Record<string, string>; url?: string } = {}): Promise<CallResult> {
+    // `url`: one replica of the component (the same SPIFFE ID is checked).
+    const base = callOptions.url ?? componentUrl(loadPlatformConfig(), component)
     let res
     try {
       res = await request(`${base}${path}`, {
         method: method as 'GET',
-        dispatcher: agentFor(component),
+        dispatcher: agentFor(component, callOptions.url !== undefined),
         headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), accept: 'application/json', ...callOptions.headers },
         body: body === undefined ? undefined : JSON.stringify(body),
         headersTimeout: callOptions.timeoutMs ?? 30_000,

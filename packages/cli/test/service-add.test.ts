@@ -81,7 +81,7 @@ test('up refuses a credential in a service env and replicas above one, before st
     const refused = await runCli(['--home', h.path, 'up'])
     assert.equal(refused.code, 1)
     assert.match(refused.stderr, /\/components\/notes\/env\/STRIPE_API_KEY: looks like a credential/)
-    assert.match(refused.stderr, /\/components\/notes\/replicas: replicas: planned/)
+    assert.match(refused.stderr, /\/components\/notes\/replicas: replicas need PostgreSQL storage/, 'on SQLite a service runs as one process')
     assert.doesNotMatch(refused.stderr, /LOG_LEVEL/)
   } finally {
     h.dir.remove()

@@ -1,8 +1,13 @@
 // What the supervisor (`bulwark up`) tells a component it starts, and what the
 // component answers, over the Node IPC channel. The join token travels here,
 // never in argv or the environment.
-/** A peer component: its URL, SPIFFE ID and, when it serves gRPC, its gRPC listener's URL. */
-export type PeerInfo = { url: string; spiffeId: string; grpcUrl?: string }
+/**
+ * A peer component: its URL, SPIFFE ID and, when it serves gRPC, its gRPC
+ * listener's URL. A peer running as several replicas also lists every
+ * replica's URL in `urls` (the first is `url`); clients spread calls over
+ * them and fail over between them.
+ */
+export type PeerInfo = { url: string; spiffeId: string; grpcUrl?: string; urls?: string[] }
 
 export type BootstrapMessage = {
   type: 'bootstrap'
@@ -10,7 +15,10 @@ export type BootstrapMessage = {
   home: string
   trustDomain: string
   spiffeId: string
-  listen: { host: string; port: number }
+  /** `reusePort`: replicas of the gateway share its one public port (SO_REUSEPORT; the kernel spreads connections). */
+  listen: { host: string; port: number; reusePort?: boolean }
+  /** Which replica of `component` this process is, from 1; absent means 1 (the only one). */
+  replica?: number
   /** The CA's URL; the CA's server certificate verifies against `.bulwark/ca/root.crt`. */
   caUrl: string
   /** One-time join token for the first SVID. Absent for the CA itself. */

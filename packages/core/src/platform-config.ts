@@ -25,6 +25,8 @@ export const ComponentSectionSchema = Type.Object({
   /** A second mTLS listener for gRPC (the sdk's `createSecureGrpcServer`); peers get it as `grpcUrl`. */
   grpcPort: Type.Optional(Port),
   enabled: Type.Boolean({ default: true }),
+  /** Processes of this component (PostgreSQL storage only above 1): consecutive ports from `port`; the gateway's share `port`. */
+  replicas: Type.Optional(Type.Integer({ minimum: 1, maximum: 16 })),
 }, { additionalProperties: true })
 
 export const PlatformConfigSchema = Type.Object({
@@ -83,6 +85,89 @@ export function componentGrpcUrl(config: PlatformConfig, name: string): string |
   if (port === undefined || name === 'gateway') return undefined
   const host = config.internalHost.includes(':') ? `[${config.internalHost}]` : config.internalHost
   return `https://${host}:${port}`
+}
+
+/**
+ * Components that may run as several replicas: their state is in PostgreSQL
+ * and what must hold across replicas holds there. Not the CA (its key files
+ * and intermediate rotation are per process), not audit (one writer: a leader
+ * lock, another change), not the console (sessions in memory). A user's own
+ * services may too.
+ */
+export const REPLICABLE: readonly ComponentName[] = ['identity', 'gateway', 'policy', 'vault', 'users', 'catalog', 'orders', 'payments']
+
+/** How many processes of `name` run (1 unless `replicas` says more). */
+export function replicaCount(config: PlatformConfig, name: string): number {
+  return config.components[name]?.replicas ?? 1
+}
+
+/** The port replica `replica` (from 1) of `name` listens on: consecutive from `port`; every gateway replica on `port`. */
+export function replicaPort(config: PlatformConfig, name: string, replica: number): number {
+  const port = config.components[name]!.port
+  return name === 'gateway' || port === 0 ? port : port + replica - 1
+}
+
+/** Every replica's URL of `name`, in replica order (one entry without replicas). */
+export function componentUrls(config: PlatformConfig, name: string): string[] {
+  const first = componentUrl(config, name)
+  if (name === 'gateway') return [first]
+  const count = replicaCount(config, name)
+  return Array.from({ length: count }, (_, i) => i === 0 ? first : first.replace(/:(\d+)$/, `:${replicaPort(config, name, i + 1)}`))
+}
+
+/** The gRPC URL of replica `replica` of `name`, when it serves gRPC: consecutive from `grpcPort`. */
+export function replicaGrpcUrl(config: PlatformConfig, name: string, replica: number): string | undefined {
+  const url = componentGrpcUrl(config, name)
+  if (!url || replica === 1) return url
+  return url.replace(/:(\d+)$/, (_, port: string) => `:${Number(port) + replica - 1}`)
+}
+
+/**
+ * What `replicas` allows: only the components in REPLICABLE (and the user's
+ * services), only on PostgreSQL (on SQLite each replica would open the same
+ * file, or its own, and they would not agree), and no replica port may be
+ * another listener's.
+ */
+export function checkReplicas(config: PlatformConfig, onPostgres: boolean): ConfigIssue[] {
+  const issues: ConfigIssue[] = []
+  const owners = new Map<number, string>()
+  const claim = (port: number, who: string, path: string) => {
+    if (port === 0) return
+    const other = owners.get(port)
+    if (other && other !== who) issues.push({ path, message: `port ${port} (${who}) is also ${other}'s: replicas take consecutive ports from \`port\`; leave room` })
+    else owners.set(port, who)
+  }
+  // Every first port is a claim already (duplicates among them are checkServices' to report).
+  for (const [name, section] of Object.entries(config.components)) {
+    if (section.enabled === false) continue
+    owners.set(section.port, `\`${name}\``)
+    if (section.grpcPort !== undefined) owners.set(section.grpcPort, `\`${name}\` (gRPC)`)
+  }
+  for (const [name, section] of Object.entries(config.components)) {
+    if (section.enabled === false) continue
+    const count = section.replicas ?? 1
+    if (count === 1) continue
+    const platform = (COMPONENT_ORDER as readonly string[]).includes(name)
+    if (platform && !(REPLICABLE as readonly string[]).includes(name)) {
+      issues.push({ path: `/components/${name}/replicas`, message: `\`${name}\` runs as one process (replicas are for ${REPLICABLE.join(', ')} and your own services)` })
+      continue
+    }
+    if ((section as { sidecar?: unknown }).sidecar !== undefined) {
+      // Every replica's app would need its own app port: not built.
+      issues.push({ path: `/components/${name}/replicas`, message: 'a service behind the sidecar runs as one process (replicas of sidecar services: planned)' })
+      continue
+    }
+    if (!onPostgres) {
+      issues.push({ path: `/components/${name}/replicas`, message: 'replicas need PostgreSQL storage (BULWARK_DATABASE_URL or `storage.postgres`): on SQLite each process would keep its own state' })
+      continue
+    }
+    if (name === 'gateway') continue
+    for (let replica = 2; replica <= count; replica++) {
+      claim(replicaPort(config, name, replica), `\`${name}\` replica ${replica}`, `/components/${name}/port`)
+      if (section.grpcPort !== undefined) claim(section.grpcPort + replica - 1, `\`${name}\` replica ${replica} (gRPC)`, `/components/${name}/grpcPort`)
+    }
+  }
+  return issues
 }
 
 export function gatewayUrl(config: PlatformConfig): string {

@@ -97,7 +97,6 @@ export function checkServices(config: PlatformConfig): ConfigIssue[] {
       else if (/^BULWARK_/i.test(key) || key === 'NODE_OPTIONS' || key === 'NODE_CHANNEL_FD') issues.push({ path: `${at}/env/${key}`, message: 'is set by the supervisor' })
       else if (/^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]*@/i.test(value)) issues.push({ path: `${at}/env/${key}`, message: 'holds a URL with a password: keep secrets in the vault, never in config.json' })
     }
-    if ((section.replicas ?? 1) > 1) issues.push({ path: `${at}/replicas`, message: 'replicas: planned; one process per service today' })
     if (section.sidecar) {
       const other = ports.get(section.sidecar.appPort)
       if (section.sidecar.appPort === section.port) issues.push({ path: `${at}/sidecar/appPort`, message: 'must differ from `port` (the sidecar listens there)' })

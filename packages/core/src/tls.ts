@@ -7,6 +7,7 @@ import type { buildConnector as Connector } from 'undici'
 import { Agent, buildConnector } from './http-client.ts'
 import { spiffeIdOfCertificate } from './spiffe.ts'
 import type { Svid, SvidSource } from './svid.ts'
+import { createReplicaSet, replicaInterceptor } from './replica-dispatch.ts'
 
 /** Revocation and quarantine as seen by one process; fed by the CA's bundle feed. */
 export type RevocationView = {
@@ -116,6 +117,11 @@ export type MtlsAgentOptions = {
   connections?: number
   keepAliveTimeout?: number
   pipelining?: number
+  /**
+   * Every replica's origin, when the peer runs as several: requests to any of
+   * them are spread over all and fail over between them (replica-dispatch.ts).
+   */
+  replicas?: readonly string[]
 }
 
 /**
@@ -143,12 +149,15 @@ export function createMtlsAgent(source: SvidSource, options: MtlsAgentOptions): 
     } as Connector.BuildOptions)
     return connector(opts, callback)
   }
-  return new Agent({
+  const agent = new Agent({
     connect,
     connections: options.connections ?? 64,
     keepAliveTimeout: options.keepAliveTimeout ?? 10_000,
     pipelining: options.pipelining ?? 1,
   })
+  if (!options.replicas || options.replicas.length < 2) return agent
+  // compose() answers a proxy of the agent itself (close, destroy, stats), with the interceptor in front of dispatch.
+  return agent.compose(replicaInterceptor(createReplicaSet(options.replicas))) as Agent
 }
 
 /**

@@ -40,3 +40,27 @@ test('a missing file and invalid JSON are config errors that say so', () => {
   writeFileSync(`${dir.path}/bad.json`, '{ "port": ')
   assert.throws(() => loadConfig(Schema, { file: `${dir.path}/bad.json` }), /not valid JSON/)
 })
+
+test('replicas: refused on SQLite, for the CA, audit and console, for a service behind the sidecar, and where a replica port is another listener\'s', async () => {
+  const { checkReplicas, componentUrls, defaultPlatformConfig } = await import('../src/platform-config.ts')
+  const config = defaultPlatformConfig({ basePort: 20000, gatewayPort: 20443 })
+  config.components.vault!.replicas = 2
+  assert.deepEqual(checkReplicas(config, false).map((i) => i.path), ['/components/vault/replicas'])
+  assert.match(checkReplicas(config, false)[0]!.message, /replicas need PostgreSQL storage/)
+  // vault is at 20003: its second replica would take 20004, identity's port.
+  assert.deepEqual(checkReplicas(config, true).map((i) => [i.path, i.message]), [['/components/vault/port', 'port 20004 (`vault` replica 2) is also `identity`\'s: replicas take consecutive ports from `port`; leave room']])
+  config.components.vault!.port = 20100
+  assert.deepEqual(checkReplicas(config, true), [])
+  assert.deepEqual(componentUrls(config, 'vault'), ['https://127.0.0.1:20100', 'https://127.0.0.1:20101'])
+  config.components.gateway!.replicas = 3
+  assert.deepEqual(checkReplicas(config, true), [], 'gateway replicas share their port')
+  for (const name of ['ca', 'audit', 'console']) {
+    const other = defaultPlatformConfig({ basePort: 20000 })
+    other.components[name]!.replicas = 2
+    assert.match(checkReplicas(other, true)[0]!.message, new RegExp(`\`${name}\` runs as one process`))
+  }
+  // A service behind the sidecar: every replica's app would want the one app port.
+  const sidecar = defaultPlatformConfig({ basePort: 20000 })
+  sidecar.components.legacy = { port: 20200, enabled: true, command: ['python3', 'app.py'], sidecar: { appPort: 20300 }, replicas: 2 } as never
+  assert.deepEqual(checkReplicas(sidecar, true).map((i) => i.path), ['/components/legacy/replicas'])
+})

@@ -8,7 +8,8 @@ import type { FastifyInstance } from 'fastify'
 
 const LOOPBACKS = ['127.0.0.1', '::1']
 
-export function listenOnBothLoopbacks(app: FastifyInstance, log: { warn(o: object, m: string): void }): () => Promise<void> {
+/** `reusePort`: gateway replicas share the port, on both loopback addresses. */
+export function listenOnBothLoopbacks(app: FastifyInstance, log: { warn(o: object, m: string): void }, reusePort = false): () => Promise<void> {
   const extra: Server[] = []
   app.addHook('onListen', async () => {
     const addresses = app.addresses() as AddressInfo[]
@@ -22,7 +23,7 @@ export function listenOnBothLoopbacks(app: FastifyInstance, log: { warn(o: objec
         log.warn({ host: other, port, err: error.message }, 'cannot also listen on the other loopback address')
         resolve()
       })
-      forwarder.listen(port, other, () => {
+      forwarder.listen({ port, host: other, ...(reusePort ? { reusePort: true } : {}) }, () => {
         extra.push(forwarder)
         resolve()
       })

@@ -50,6 +50,7 @@ runComponent({
     const gateway = createGateway(section, {
       log: rt.log, metrics: rt.metrics, audit: rt.audit, clock: rt.clock, svid: rt.svid, authorizer, health: rt.health,
       peer: (name) => rt.peer(name), revocation: rt.revocation, healthPeers: enabledPeers(rt.paths.config, peers, rt.demo), services: peers, publicUrl: rt.bootstrap.publicUrl,
+      ...(rt.bootstrap.listen.reusePort ? { reusePort: true } : {}),
     })
     const files = [rt.paths.config, ...(typeof section.routesFile === 'string' ? [section.routesFile] : [])]
     const watcher = watchRoutes({ files, read: () => readRoutesFromConfig(rt.paths.config), apply: (routes) => gateway.reload(routes), log: rt.log, audit: rt.audit })

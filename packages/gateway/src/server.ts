@@ -46,6 +46,8 @@ export type GatewayDeps = {
   services?: readonly string[]
   /** The public URL, which is also the OIDC issuer. */
   publicUrl: string
+  /** Replicas share the public port (SO_REUSEPORT), on both loopback addresses. */
+  reusePort?: boolean
   health?: Health
   rateLimitStore?: RateLimitStore
   /** Revoked serials and quarantined SPIFFE IDs, checked on the gRPC upstream hop (REST dispatchers come with `peer`). */
@@ -157,7 +159,7 @@ export function createGateway(input: unknown, deps: GatewayDeps): Gateway {
   }
   const peerHealth = startPeerHealth({ names: deps.healthPeers ?? [], peer: deps.peer, intervalMs: config.health.pollIntervalMs, log: deps.log })
 
-  const closeLoopback = listenOnBothLoopbacks(app, deps.log)
+  const closeLoopback = listenOnBothLoopbacks(app, deps.log, deps.reusePort)
   const redirect = config.httpRedirectPort === undefined ? undefined : createRedirectServer(publicUrl)
   if (redirect) {
     app.addHook('onListen', async () => {

@@ -14,16 +14,25 @@ export type UpstreamAnswer = {
   body: Buffer | Readable
 }
 
-/** Raw header pairs (as undici hands them over) to lower-cased names; repeated names become arrays. */
-export function headerRecord(raw: Buffer[] | string[]): Record<string, string | string[]> {
+/**
+ * Raw header pairs (as undici hands them over) to lower-cased names; repeated
+ * names become arrays. Behind an interceptor (a peer with replicas: core's
+ * replica-dispatch) undici hands a repeated header over as one name with an
+ * array of values: each value is kept (joined with commas, two Set-Cookie
+ * headers would become one broken cookie).
+ */
+export function headerRecord(raw: Array<Buffer | string | Array<Buffer | string>>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {}
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1').toLowerCase()
-    const value = raw[i + 1]!.toString('latin1')
-    const seen = out[name]
-    if (seen === undefined) out[name] = value
-    else if (Array.isArray(seen)) seen.push(value)
-    else out[name] = [seen, value]
+    const given = raw[i + 1]!
+    for (const one of Array.isArray(given) ? given : [given]) {
+      const value = one.toString('latin1')
+      const seen = out[name]
+      if (seen === undefined) out[name] = value
+      else if (Array.isArray(seen)) seen.push(value)
+      else out[name] = [seen, value]
+    }
   }
   return out
 }

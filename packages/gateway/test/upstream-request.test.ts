@@ -100,3 +100,15 @@ test('a streamed answer its reader abandons is aborted upstream, so the connecti
     server.close()
   }
 })
+
+test('through a replicated peer\'s dispatcher (an interceptor), two Set-Cookie headers reach the client as two', async () => {
+  const { createReplicaSet, replicaInterceptor } = await import('@bulwark/core/base')
+  await withUpstream((_req, res) => {
+    res.setHeader('set-cookie', ['_interaction=abc; path=/interaction/abc', '_interaction.sig=def; path=/interaction/abc'])
+    res.end('ok')
+  }, async (origin, agent) => {
+    const replicas = agent.compose(replicaInterceptor(createReplicaSet([origin, 'http://127.0.0.1:9'])))
+    const answer = await sendUpstream(replicas, { origin, path: '/', method: 'GET' }, 1024)
+    assert.deepEqual(answer.headers['set-cookie'], ['_interaction=abc; path=/interaction/abc', '_interaction.sig=def; path=/interaction/abc'])
+  })
+})

@@ -2,13 +2,14 @@
 // first run, starts every component, prints the gateway URL, and shuts down
 // cleanly on SIGINT/SIGTERM.
 import { existsSync } from 'node:fs'
-import { checkServices, gatewayUrl } from '@bulwark/core/base'
+import { checkReplicas, checkServices, gatewayUrl } from '@bulwark/core/base'
 import { intFlag, parseArgs, UsageError } from '../args.ts'
 import type { CliContext } from '../context.ts'
 import { plannedComponents } from '../supervisor/components.ts'
 import { launchSpecOf } from '../supervisor/launch-spec.ts'
 import { isProcessAlive, readRunState } from '../supervisor/state.ts'
 import { createSupervisor } from '../supervisor/supervisor.ts'
+import { describeStorage } from '../supervisor/storage.ts'
 
 export const usage = `bulwark up [--demo] [--port N]
   Starts every component (and with --demo the demo shop, seeded) in the foreground.
@@ -34,7 +35,8 @@ export async function run(args: string[], ctx: CliContext): Promise<number> {
   const config = port === undefined ? base : { ...base, components: { ...base.components, gateway: { ...base.components.gateway!, port } } }
   const names = plannedComponents(config, demo)
   // The user's services and routes are checked before anything starts; so is whether each can run (sidecar: planned).
-  const problems = checkServices(config)
+  // Replicas only on PostgreSQL, only for the components that can share their state, on free ports.
+  const problems = [...checkServices(config), ...checkReplicas(config, describeStorage(config).engine === 'postgres')]
   if (problems.length > 0) {
     ctx.err(`bulwark: ${ctx.paths.config}: ${problems.length} problem(s):\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`)
     return 1

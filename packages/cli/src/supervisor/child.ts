@@ -78,7 +78,7 @@ export function startChild(entry: string, bootstrap: BootstrapMessage, write: (l
 
 /** Prefixes a started child's output, sends it the bootstrap over IPC and settles `ready` on its answer or its death. */
 export function superviseChild(child: ChildProcess, bootstrap: BootstrapMessage, write: (line: string) => void, readyTimeoutMs = 120_000): ChildHandle {
-  const prefix = `[${bootstrap.component}]`.padEnd(11)
+  const prefix = `[${bootstrap.component}${(bootstrap.replica ?? 1) > 1 ? `#${bootstrap.replica}` : ''}]`.padEnd(11)
   for (const stream of [child.stdout, child.stderr]) {
     if (!stream) continue
     createInterface({ input: stream }).on('line', (line) => write(`${prefix} ${line}`))

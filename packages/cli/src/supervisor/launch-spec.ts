@@ -14,8 +14,6 @@ export type LaunchSpec =
   | { kind: 'service'; program: string; args: string[]; cwd: string; env: Record<string, string> }
   | { kind: 'sidecar'; entry: string; app: { program: string; args: string[]; cwd: string; env: Record<string, string> } }
 
-/** Thrown for a component that is configured right but cannot run yet. */
-export class PlannedFeatureError extends Error {}
 
 /**
  * The launch of `name`. Relative `cwd` is taken from the folder holding the
@@ -29,7 +27,6 @@ export function launchSpecOf(config: PlatformConfig, name: string, home: string)
     return { kind: 'component', entry }
   }
   const section = config.components[name] as unknown as ServiceSection
-  if ((section.replicas ?? 1) > 1) throw new PlannedFeatureError(`components.${name}: replicas: planned; one process per service today`)
   const [program, ...args] = section.command
   const service = {
     program: /(^|\/)node$/.test(program!) ? process.execPath : program!,

@@ -31,3 +31,9 @@ export async function waitUntilServing(ctx: CliContext, config: PlatformConfig, 
     await agent.close()
   }
 }
+
+/** Every later replica's /readyz is 200 (the gateway's replicas share one port: their `ready` message is what says so). */
+export async function waitUntilReplicasServe(ctx: CliContext, _config: PlatformConfig, replicas: Array<{ name: string; url: string }>, timeoutMs = 120_000): Promise<void> {
+  await Promise.all(replicas.map(({ name, url }) =>
+    poll(`${name} at ${url} /readyz`, async () => (await ctx.call(name, 'GET', '/readyz', undefined, { timeoutMs: 3000, url })).status === 200, timeoutMs)))
+}

@@ -18,6 +18,8 @@ export function routedServices(config: PlatformConfig): string[] {
 
 /** `section` (minus port/enabled) as the component `name` should see it. */
 export function serviceBootstrapConfig(config: PlatformConfig, name: string, section: Record<string, unknown>): Record<string, unknown> {
+  // `replicas` is the supervisor's; a component's strict schema would refuse it.
+  if (!isUserService(config, name)) section = Object.fromEntries(Object.entries(section).filter(([key]) => key !== 'replicas'))
   if (isUserService(config, name)) return Object.fromEntries(Object.entries(section).filter(([key]) => !SUPERVISOR_KEYS.has(key)))
   if (name === 'identity') {
     const routed = routedServices(config)

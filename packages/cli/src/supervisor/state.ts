@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { writeFileAtomic } from '@bulwark/core/base'
 
-export type ComponentState = { name: string; url: string; spiffeId: string; pid: number | null; restarts: number; state: 'starting' | 'ready' | 'restarting' | 'stopped' }
+export type ComponentState = { name: string; url: string; spiffeId: string; pid: number | null; restarts: number; state: 'starting' | 'ready' | 'restarting' | 'stopped'; replica?: number }
 export type RunState = { supervisorPid: number; startedAt: string; demo: boolean; gateway: string; components: ComponentState[] }
 
 export function readRunState(path: string): RunState | undefined {

@@ -112,7 +112,8 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
       if (!info) throw new TypeError(`unknown peer \`${name}\``)
       let dispatcher = agents.get(name)
       if (!dispatcher) {
-        dispatcher = createMtlsAgent(source, { verifyPeer: expectSpiffeId(info.spiffeId), revocation })
+        // A peer with replicas: calls spread over all of them and fail over (core's replica-dispatch).
+        dispatcher = createMtlsAgent(source, { verifyPeer: expectSpiffeId(info.spiffeId), revocation, ...(info.urls && info.urls.length > 1 ? { replicas: info.urls } : {}) })
         agents.set(name, dispatcher)
       }
       return { url: info.url, spiffeId: info.spiffeId, dispatcher, ...(info.grpcUrl ? { grpcUrl: info.grpcUrl } : {}) }
@@ -120,7 +121,8 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
     const audit = bootstrap.peers.audit
       ? createAuditEmitter({
         url: bootstrap.peers.audit.url, dispatcher: peer('audit').dispatcher,
-        spoolPath: join(paths.componentDir(bootstrap.component), 'audit-spool.jsonl'),
+        // Each replica spools to its own file: two processes appending to one would interleave.
+        spoolPath: join(paths.componentDir(bootstrap.component), (bootstrap.replica ?? 1) > 1 ? `audit-spool-${bootstrap.replica}.jsonl` : 'audit-spool.jsonl'),
         component: bootstrap.component, log, metrics,
       })
       : undefined
@@ -142,9 +144,10 @@ export async function runComponent(options: RunComponentOptions): Promise<void> 
       }))
     }
     const sweeper = createConnectionSweeper(started.app.server as never, revocation)
-    const { host, port } = bootstrap.listen
+    const { host, port, reusePort } = bootstrap.listen
     try {
-      await started.app.listen({ host, port })
+      // reusePort (Node 22.12+, Linux): gateway replicas share the public port; the kernel spreads new connections over the live ones.
+      await started.app.listen({ host, port, ...(reusePort ? { reusePort: true } : {}) })
     } catch (error) {
       throw new Error(describeListenError(error as NodeJS.ErrnoException, host, port), { cause: error })
     }
