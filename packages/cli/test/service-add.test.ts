@@ -70,7 +70,7 @@ test('service add refuses bad input with exit 2 and writes nothing', async () =>
   }
 })
 
-test('up refuses a credential in a service env and replicas above one, before starting anything', async () => {
+test('up refuses a credential in a service env and replicas on SQLite, before starting anything', async () => {
   const h = await home()
   try {
     const config = h.config()
